@@ -1,0 +1,5 @@
+"""``python -m cleanerclip_tool`` runs the CLI."""
+
+from cleanerclip_tool.cli.app import main
+
+main()

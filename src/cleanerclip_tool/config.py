@@ -1,0 +1,161 @@
+"""Frozen run configurations: the one home of defaults.
+
+The CLI, the TUI and the TOML loader each build one ``PurifyConfig``; everything below receives
+explicit values. Defaults are the paper's (../shared/paper/NOTES.md): batch 64, 10 epochs, AdamW
+with weight decay 0.1 and betas (0.9, 0.999), λ1 = 1, τ− = 0.3; values the paper lost are marked
+as reconstructions where they are used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from cleanerclip_tool.errors import BadInputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+Method = Literal["cleanerclip", "cleanclip", "ft"]
+Precision = Literal["amp", "bf16", "fp32"]
+NegativeSet = Literal["batch", "own"]
+
+METHODS: tuple[str, ...] = ("cleanerclip", "cleanclip", "ft")
+PRECISIONS: tuple[str, ...] = ("amp", "bf16", "fp32")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class PurifyConfig:
+    """Everything a purification run needs besides the model and the data."""
+
+    method: str = "cleanerclip"
+    # CFA: K captions drawn at random from the whole set each epoch [paper §3.3, §4.1].
+    samples: int = 1000
+    lambda1: float = 1.0  # [paper] weight of the CleanCLIP objective
+    lambda2: float = 1.0  # [reconstructed] weight of the CFA loss
+    tau_pos: float = 0.5  # [reconstructed] τ+ ≥ τ−; the paper's value was lost
+    tau_neg: float = 0.3  # [paper] "a τ− of 0.3 yields strong defense performance"
+    negative_set: str = "batch"  # [reconstructed] negatives: own sub-caption or all in S
+    clip_weight: float = 1.0  # [CleanCLIP code] weights inside L_CleanCLIP
+    inmodal_weight: float = 1.0
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-5  # [CleanCLIP README fine-tune recipe]; the paper's value was lost
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    warmup: int = 10_000  # steps of linear warmup before cosine decay [paper]
+    grad_clip: float | None = 1.0
+    accum_steps: int = 1
+    precision: str = "amp"
+    device: str = "auto"
+    workers: int = 2
+    seed: int = 0
+    checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch end
+    keep_checkpoints: int = 2
+    out: str | None = None
+    spacy_model: str | None = None
+    wordbanks: str | None = None
+    image_key: str = "filepath"
+    caption_key: str = "title"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> PurifyConfig:
+        """Raise ``BadInputError`` naming the first bad value; return self for chaining."""
+        problems: list[str] = []
+        if self.method not in METHODS:
+            problems.append(f"method must be one of {', '.join(METHODS)} (got {self.method!r})")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            problems.append(f"device must be auto, cpu, cuda or cuda:N (got {self.device!r})")
+        if self.negative_set not in ("batch", "own"):
+            problems.append(f"negative_set must be 'batch' or 'own' (got {self.negative_set!r})")
+        for name in ("tau_pos", "tau_neg", "lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{name} must be > 0 (got {value})")
+        for name in ("lambda1", "lambda2", "clip_weight", "inmodal_weight", "weight_decay"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                problems.append(f"{name} must be >= 0 (got {value})")
+        for name in ("samples", "epochs", "batch_size", "accum_steps", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1 (got {getattr(self, name)})")
+        if self.warmup < 0 or self.workers < 0:
+            problems.append("warmup and workers must be >= 0")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            problems.append(f"grad_clip must be > 0 or unset (got {self.grad_clip})")
+        if problems:
+            raise BadInputError("; ".join(problems), where="config")
+        return self
+
+    def replace(self, **changes: Any) -> PurifyConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_field_names(cls: type = PurifyConfig) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def load_toml(path: str | Path, section: str = "purify") -> dict[str, Any]:
+    """Read one section of a cleanerclip TOML file (a missing section means the whole file)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise BadInputError("config file not found", where=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInputError(f"not valid TOML: {exc}", where=path) from None
+    table = doc.get(section, doc)
+    if not isinstance(table, dict):
+        raise BadInputError(f"[{section}] must be a table", where=path)
+    return table
+
+
+def build_purify_config(
+    toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> PurifyConfig:
+    """Defaults, then the TOML file, then explicit overrides (flags win); validated."""
+    values: dict[str, Any] = {}
+    known = config_field_names()
+    if toml_path is not None:
+        table = load_toml(toml_path)
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise BadInputError(f"unknown setting(s) {', '.join(unknown)}", where=toml_path)
+        values.update(table)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        config = PurifyConfig(**values)
+    except TypeError as exc:
+        raise BadInputError(str(exc), where=toml_path or "config") from None
+    return config.validate()
+
+
+def dump_toml(config: PurifyConfig, section: str = "purify") -> str:
+    """The TOML text ``build_purify_config`` reads back (used by the TUI's Save and by reports)."""
+    lines = [f"[{section}]"]
+    for key, value in config.to_dict().items():
+        if value is None or key == "extra":
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            text = repr(value)
+        else:
+            text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{key} = {text}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Data sets: caption tables (CSV / folder), safe image decoding, eval sets."""

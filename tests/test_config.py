@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cleanerclip_tool.config import PurifyConfig, build_purify_config, dump_toml
+from cleanerclip_tool.errors import BadInputError
+
+
+def test_defaults_are_the_papers() -> None:
+    cfg = PurifyConfig()
+    assert (cfg.batch_size, cfg.epochs, cfg.weight_decay) == (64, 10, 0.1)
+    assert (cfg.beta1, cfg.beta2, cfg.eps) == (0.9, 0.999, 1e-8)
+    assert cfg.lambda1 == 1.0 and cfg.tau_neg == 0.3 and cfg.tau_pos >= cfg.tau_neg
+    assert cfg.samples == 1000 and cfg.warmup == 10_000
+    cfg.validate()
+
+
+@pytest.mark.parametrize(
+    ("change", "word"),
+    [
+        ({"tau_pos": 0.0}, "tau_pos"),
+        ({"tau_neg": -1.0}, "tau_neg"),
+        ({"lambda2": -0.5}, "lambda2"),
+        ({"samples": 0}, "samples"),
+        ({"method": "magic"}, "method"),
+        ({"precision": "fp8"}, "precision"),
+        ({"tau_pos": float("nan")}, "tau_pos"),
+    ],
+)
+def test_bad_values_are_named(change: dict, word: str) -> None:
+    with pytest.raises(BadInputError, match=word):
+        PurifyConfig(**change).validate()
+
+
+def test_toml_then_flags_override(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('[purify]\nmethod = "cleanclip"\nepochs = 3\nlr = 0.0003\n')
+    cfg = build_purify_config(path, {"epochs": 5, "samples": None})
+    assert cfg.method == "cleanclip" and cfg.epochs == 5 and cfg.lr == 3e-4 and cfg.samples == 1000
+
+
+def test_toml_round_trip(tmp_path: Path) -> None:
+    cfg = PurifyConfig(method="ft", samples=50, tau_pos=0.7, out="runs/x")
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(cfg))
+    assert build_purify_config(path) == cfg
+
+
+def test_toml_unknown_key_and_syntax(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[purify]\nlamda1 = 2\n")
+    with pytest.raises(BadInputError, match="lamda1"):
+        build_purify_config(bad)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[purify\n")
+    with pytest.raises(BadInputError, match="not valid TOML"):
+        build_purify_config(broken)
+    with pytest.raises(BadInputError, match="not found"):
+        build_purify_config(tmp_path / "missing.toml")
