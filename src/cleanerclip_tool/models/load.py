@@ -1,0 +1,313 @@
+"""Resolve a MODEL spec to an open_clip model, its transforms, its tokenizer and a card.
+
+Every form goes through ``load_model``: weight files (CleanCLIP checkpoints, plain state dicts,
+safetensors, OpenAI TorchScript), folders saved by cleanerclip or open_clip (``local-dir:``),
+``hf-hub:org/name[@revision]``, open_clip ``ARCH:pretrained_tag`` and shipped ``toy:NAME`` models.
+We build the architecture without weights and load the weights ourselves, so that every file is
+read the safe way and missing or unexpected keys are reported instead of ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cleanerclip_tool.errors import BadInputError, ModelResolveError
+from cleanerclip_tool.events import EventCallback, Info, ignore_event
+from cleanerclip_tool.models._quiet import quiet_open_clip
+from cleanerclip_tool.models.card import ModelCard, sha256_file
+from cleanerclip_tool.models.safe_load import read_weights
+
+CONFIG_NAME = "open_clip_config.json"
+CARD_NAME = "cleanerclip_card.json"
+# open_clip's own preference order for weights in a local folder.
+FOLDER_WEIGHTS = (
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "open_clip_model.bin",
+    "open_clip_pytorch_model.pth",
+    "open_clip_model.pth",
+)
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+
+
+@dataclass
+class LoadedModel:
+    """A resolved model, ready for training or evaluation."""
+
+    model: Any
+    preprocess: Callable[..., Any]
+    preprocess_train: Callable[..., Any]
+    tokenizer: Callable[..., Any]
+    card: ModelCard
+
+
+def load_model(
+    spec: str,
+    *,
+    arch: str | None = None,
+    revision: str | None = None,
+    trust_checkpoint: bool = False,
+    device: str = "cpu",
+    on_event: EventCallback = ignore_event,
+) -> LoadedModel:
+    """Resolve ``spec`` (see README, "MODEL") and load it onto ``device`` in eval mode."""
+    spec = str(spec).strip()
+    if not spec:
+        raise BadInputError("empty MODEL spec")
+    if spec.startswith("toy:"):
+        loaded = _load_folder(_toy_folder(spec), source=spec, kind="toy", trust_checkpoint=trust_checkpoint)
+    elif spec.startswith("hf-hub:"):
+        from cleanerclip_tool.hub import fetch_model
+
+        fetched = fetch_model(spec, revision=revision, on_event=on_event)
+        loaded = _load_folder(fetched.path, source=spec, kind="hub", trust_checkpoint=trust_checkpoint)
+        loaded.card.revision = fetched.revision
+    elif spec.startswith("local-dir:"):
+        folder = Path(spec[len("local-dir:") :]).expanduser()
+        loaded = _load_folder(folder, source=spec, kind="folder", trust_checkpoint=trust_checkpoint)
+    else:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            loaded = _load_folder(path, source=spec, kind="folder", trust_checkpoint=trust_checkpoint)
+        elif path.is_file():
+            loaded = _load_file(path, source=spec, arch=arch, trust_checkpoint=trust_checkpoint, on_event=on_event)
+        elif ":" in spec and path.suffix.lower() not in WEIGHT_SUFFIXES:
+            loaded = _load_pretrained(spec)
+        else:
+            raise ModelResolveError("no such file or folder", where=spec, hint=_SPEC_HINT)
+    loaded.model.to(device).eval()
+    return loaded
+
+
+_SPEC_HINT = "MODEL is a weights file, a saved folder, hf-hub:org/name[@rev], an open_clip ARCH:tag, or toy:NAME"
+
+
+def build_loaded_model(
+    model_cfg: dict[str, Any],
+    model: Any | None = None,
+    *,
+    source: str,
+    kind: str,
+    architecture: str = "custom",
+) -> LoadedModel:
+    """Wrap a model built from ``model_cfg`` (fresh when ``model`` is None) with transforms and tokenizer."""
+    import open_clip
+
+    if model is None:
+        model = _build_from_cfg(model_cfg)
+    preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
+    return _assemble(model, model_cfg, preprocess_cfg, source=source, kind=kind, architecture=architecture)
+
+
+# --- forms -------------------------------------------------------------------------------------
+
+
+def _toy_folder(spec: str) -> Path:
+    try:
+        from cleanerclip_tool.toyworld.registry import resolve_toy_model
+    except ImportError:
+        raise ModelResolveError("toy models are not available in this installation", where=spec) from None
+    return resolve_toy_model(spec[len("toy:") :])
+
+
+def _load_folder(folder: Path, *, source: str, kind: str, trust_checkpoint: bool) -> LoadedModel:
+    if not folder.is_dir():
+        raise ModelResolveError("folder not found", where=folder)
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file():
+        raise ModelResolveError(f"folder has no {CONFIG_NAME}", where=folder, hint="is it an open_clip model folder?")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"not valid JSON ({exc})", where=config_path) from None
+    model_cfg = config.get("model_cfg") if isinstance(config, dict) else None
+    if not isinstance(model_cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= set(model_cfg):
+        raise BadInputError("missing or incomplete 'model_cfg' (embed_dim, vision_cfg, text_cfg)", where=config_path)
+    weights = next((folder / n for n in FOLDER_WEIGHTS if (folder / n).is_file()), None)
+    if weights is None:
+        raise ModelResolveError(f"folder has no weights ({', '.join(FOLDER_WEIGHTS[:3])}, ...)", where=folder)
+    state_dict, _fmt = read_weights(weights, trust_checkpoint=trust_checkpoint)
+    model = _build_from_cfg(model_cfg)
+    _load_state(model, state_dict, where=weights)
+    preprocess_cfg = _merged_preprocess_cfg(model, config.get("preprocess_cfg"))
+    architecture = "custom"
+    history: list[dict[str, Any]] = []
+    card_path = folder / CARD_NAME
+    if card_path.is_file():
+        try:
+            saved = json.loads(card_path.read_text(encoding="utf-8"))
+            architecture = str(saved.get("architecture", architecture))
+            history = list(saved.get("history", []))
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+            raise BadInputError("not a valid cleanerclip card", where=card_path) from None
+    loaded = _assemble(model, model_cfg, preprocess_cfg, source=source, kind=kind, architecture=architecture)
+    loaded.card.path = str(folder)
+    loaded.card.sha256 = sha256_file(weights)
+    loaded.card.history = history
+    return loaded
+
+
+def _load_file(
+    path: Path, *, source: str, arch: str | None, trust_checkpoint: bool, on_event: EventCallback
+) -> LoadedModel:
+    import open_clip
+
+    state_dict, fmt = read_weights(path, trust_checkpoint=trust_checkpoint)
+    if arch is None:
+        from cleanerclip_tool.models.arch_detect import candidate_architectures, pick_architecture
+
+        candidates = candidate_architectures(state_dict)
+        arch = pick_architecture(candidates)
+        if arch is None:
+            if not candidates:
+                raise ModelResolveError(
+                    "no open_clip architecture matches this state dict's parameter names and shapes",
+                    where=path,
+                    hint="name it with --arch (see `open_clip.list_models()`)",
+                )
+            raise ModelResolveError(
+                f"several architectures match: {', '.join(candidates)}", where=path, hint="pick one with --arch"
+            )
+        on_event(Info(f"architecture detected from parameter shapes: {arch} (override with --arch)"))
+    model_cfg = open_clip.get_model_config(arch)
+    if model_cfg is None:
+        raise ModelResolveError(f"unknown architecture {arch!r}", where=path, hint="see `open_clip.list_models()`")
+    with quiet_open_clip():
+        model = open_clip.create_model(arch, pretrained=None, load_weights=False)
+    _load_state(model, state_dict, where=path)
+    model_cfg = dict(model_cfg)
+    if arch.endswith("-quickgelu"):
+        model_cfg["quick_gelu"] = True
+    loaded = _assemble(
+        model,
+        model_cfg,
+        open_clip.get_model_preprocess_cfg(model),
+        source=source,
+        kind="torchscript" if fmt == "torchscript" else "file",
+        architecture=arch,
+    )
+    loaded.card.path = str(path)
+    loaded.card.sha256 = sha256_file(path)
+    return loaded
+
+
+def _load_pretrained(spec: str) -> LoadedModel:
+    import open_clip
+
+    arch, _, tag = spec.partition(":")
+    if arch not in open_clip.list_models():
+        raise ModelResolveError(f"unknown open_clip architecture {arch!r}", where=spec, hint=_SPEC_HINT)
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    if tag not in tags:
+        raise ModelResolveError(
+            f"unknown pretrained tag {tag!r} for {arch}", where=spec, hint=f"known tags: {', '.join(tags) or 'none'}"
+        )
+    try:
+        with quiet_open_clip():
+            model, _train, _val = open_clip.create_model_and_transforms(arch, pretrained=tag, weights_only=True)
+    except Exception as exc:
+        raise ModelResolveError(
+            f"could not get the pretrained weights ({' '.join(str(exc).split())[:200]})",
+            where=spec,
+            hint="on a machine with network run `cleanerclip fetch` or copy the Hugging Face cache (HF_HOME) here",
+        ) from None
+    model_cfg = dict(open_clip.get_model_config(arch) or {})
+    loaded = _assemble(
+        model, model_cfg, open_clip.get_model_preprocess_cfg(model), source=spec, kind="pretrained", architecture=arch
+    )
+    return loaded
+
+
+# --- shared pieces -----------------------------------------------------------------------------
+
+
+def _build_from_cfg(model_cfg: dict[str, Any]) -> Any:
+    """An open_clip model from a config dict, with open_clip's own class choice (CLIP / CustomTextCLIP)."""
+    import open_clip
+
+    cfg = dict(model_cfg)
+    custom_text = cfg.pop("custom_text", False) or "hf_model_name" in cfg.get("text_cfg", {})
+    if "multimodal_cfg" in cfg:
+        cls = open_clip.CoCa
+    else:
+        cls = open_clip.CustomTextCLIP if custom_text else open_clip.CLIP
+    try:
+        with quiet_open_clip():
+            return cls(**cfg)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise BadInputError(
+            f"model_cfg does not build an open_clip model ({exc})", where="open_clip_config.json"
+        ) from None
+
+
+def _load_state(model: Any, state_dict: dict[str, Any], *, where: Path) -> None:
+    """Load strictly in spirit: report missing and unexpected keys and shape mismatches by name."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [
+        f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {', '.join(missing[:4])}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {', '.join(unexpected[:4])}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatch(es): {'; '.join(mismatched[:3])}")
+    if problems:
+        raise BadInputError(
+            "weights do not fit the architecture: " + "; ".join(problems), where=where, hint="check --arch"
+        )
+    model.load_state_dict(state_dict, strict=True)
+
+
+def _merged_preprocess_cfg(model: Any, saved: Any) -> dict[str, Any]:
+    import open_clip
+
+    cfg = dict(open_clip.get_model_preprocess_cfg(model))
+    if isinstance(saved, dict):
+        cfg.update({k: v for k, v in saved.items() if k in cfg or k in ("resize_mode", "interpolation", "fill_color")})
+        open_clip.set_model_preprocess_cfg(model, cfg)
+    return cfg
+
+
+def _assemble(
+    model: Any, model_cfg: dict[str, Any], preprocess_cfg: dict[str, Any], *, source: str, kind: str, architecture: str
+) -> LoadedModel:
+    import open_clip
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    pp = PreprocessCfg(**{k: v for k, v in preprocess_cfg.items() if k in PreprocessCfg.__dataclass_fields__})
+    preprocess = image_transform_v2(pp, is_train=False)
+    preprocess_train = image_transform_v2(pp, is_train=True)
+    text_cfg = model_cfg.get("text_cfg", {})
+    context_length = int(text_cfg.get("context_length", getattr(model, "context_length", 77)))
+    if "hf_tokenizer_name" in text_cfg:
+        tokenizer = open_clip.get_tokenizer(architecture) if architecture != "custom" else None
+        if tokenizer is None:
+            raise ModelResolveError("custom models with Hugging Face tokenizers are not supported", where=source)
+    else:
+        tokenizer = open_clip.SimpleTokenizer(context_length=context_length)
+    card = ModelCard(
+        architecture=architecture,
+        source=source,
+        kind=kind,
+        parameters=sum(p.numel() for p in model.parameters()),
+        model_cfg=_jsonable(model_cfg),
+        preprocess_cfg=_jsonable(dict(preprocess_cfg)),
+    )
+    return LoadedModel(
+        model=model, preprocess=preprocess, preprocess_train=preprocess_train, tokenizer=tokenizer, card=card
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
