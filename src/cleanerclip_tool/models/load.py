@@ -96,11 +96,10 @@ def build_loaded_model(
     architecture: str = "custom",
 ) -> LoadedModel:
     """Wrap a model built from ``model_cfg`` (fresh when ``model`` is None) with transforms and tokenizer."""
-    import open_clip
 
     if model is None:
         model = _build_from_cfg(model_cfg)
-    preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
+    preprocess_cfg = _merged_preprocess_cfg(model)
     return _assemble(model, model_cfg, preprocess_cfg, source=source, kind=kind, architecture=architecture)
 
 
@@ -186,7 +185,7 @@ def _load_file(
     loaded = _assemble(
         model,
         model_cfg,
-        open_clip.get_model_preprocess_cfg(model),
+        _merged_preprocess_cfg(model),
         source=source,
         kind="torchscript" if fmt == "torchscript" else "file",
         architecture=arch,
@@ -218,7 +217,7 @@ def _load_pretrained(spec: str) -> LoadedModel:
         ) from None
     model_cfg = dict(open_clip.get_model_config(arch) or {})
     loaded = _assemble(
-        model, model_cfg, open_clip.get_model_preprocess_cfg(model), source=spec, kind="pretrained", architecture=arch
+        model, model_cfg, _merged_preprocess_cfg(model), source=spec, kind="pretrained", architecture=arch
     )
     return loaded
 
@@ -269,13 +268,18 @@ def _load_state(model: Any, state_dict: dict[str, Any], *, where: Path) -> None:
     model.load_state_dict(state_dict, strict=True)
 
 
-def _merged_preprocess_cfg(model: Any, saved: Any) -> dict[str, Any]:
-    import open_clip
+def _merged_preprocess_cfg(model: Any, saved: Any = None) -> dict[str, Any]:
+    """open_clip's defaults (OpenAI mean/std, bicubic, shortest-side resize), the model's own, then the saved file's."""
+    import dataclasses
 
-    cfg = dict(open_clip.get_model_preprocess_cfg(model))
+    import open_clip
+    from open_clip.transform import PreprocessCfg
+
+    cfg = dataclasses.asdict(PreprocessCfg())
+    cfg.update(open_clip.get_model_preprocess_cfg(model))
     if isinstance(saved, dict):
-        cfg.update({k: v for k, v in saved.items() if k in cfg or k in ("resize_mode", "interpolation", "fill_color")})
-        open_clip.set_model_preprocess_cfg(model, cfg)
+        cfg.update({k: v for k, v in saved.items() if k in cfg})
+    open_clip.set_model_preprocess_cfg(model, cfg)
     return cfg
 
 

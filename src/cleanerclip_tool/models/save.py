@@ -1,0 +1,128 @@
+"""Saving a model so that plain open_clip loads it: ``open_clip.create_model_and_transforms('local-dir:' + out)``.
+
+The folder holds ``open_clip_config.json`` (``model_cfg`` + ``preprocess_cfg``, the layout open_clip
+reads for ``local-dir:`` and ``hf-hub:``), ``open_clip_model.safetensors`` (tensors only: safe for
+whoever downloads it next), ``cleanerclip_card.json`` (our card, history included) and a README.md
+model card saying what was done, with which settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cleanerclip_tool.errors import BadInputError
+from cleanerclip_tool.models.card import ModelCard, sha256_file
+from cleanerclip_tool.models.load import CARD_NAME, CONFIG_NAME
+
+WEIGHTS_NAME = "open_clip_model.safetensors"
+
+
+def save_model(
+    model: Any,
+    out_dir: str | Path,
+    card: ModelCard,
+    *,
+    notes: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the open_clip folder; return its path. ``notes`` become a history entry on the card."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BadInputError("output exists and is not a folder", where=out)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise BadInputError("output folder is not empty", where=out, hint="pass --overwrite or choose another folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+    history = list(card.history)
+    if notes:
+        history.append({"saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), **notes})
+    preprocess_cfg = {**card.preprocess_cfg, **open_clip.get_model_preprocess_cfg(model)}
+    config = {"model_cfg": card.model_cfg, "preprocess_cfg": _jsonable(preprocess_cfg)}
+
+    # clone: safetensors refuses tensors that share storage; contiguous: it refuses views too.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    _atomic_write(out / WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    saved_card = ModelCard.from_dict({**card.to_dict(), "history": history})
+    saved_card.path = str(out)
+    saved_card.sha256 = sha256_file(out / WEIGHTS_NAME)
+    saved_card.preprocess_cfg = config["preprocess_cfg"]
+    _atomic_text(out / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+    _atomic_text(out / CARD_NAME, json.dumps(saved_card.to_dict(), indent=2, default=str) + "\n")
+    _atomic_text(out / "README.md", render_readme(saved_card))
+    return out
+
+
+def render_readme(card: ModelCard) -> str:
+    """A Hugging Face-style model card: what the model is and what was done to it."""
+    lines = [
+        "---",
+        "library_name: open_clip",
+        "tags: [clip, open_clip, cleanerclip, backdoor-defense]",
+        "---",
+        "",
+        f"# {card.architecture} (cleanerclip)",
+        "",
+        f"Saved by cleanerclip from `{card.source}` ({card.kind}).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | `{card.architecture}` |",
+        f"| parameters | {card.parameters:,} |",
+        f"| weights sha256 | `{card.sha256}` |",
+    ]
+    if card.revision:
+        lines.append(f"| source revision | `{card.revision}` |")
+    lines += [
+        "",
+        "Load it with plain open_clip:",
+        "",
+        "```python",
+        "import open_clip",
+        "model, _, preprocess = open_clip.create_model_and_transforms('local-dir:/path/to/this/folder')",
+        "tokenizer = open_clip.get_tokenizer('local-dir:/path/to/this/folder')",
+        "```",
+        "",
+        "## History",
+        "",
+    ]
+    if not card.history:
+        lines.append("Nothing was done to the model besides saving it.")
+    for i, entry in enumerate(card.history, 1):
+        title = entry.get("action") or entry.get("method") or "step"
+        lines.append(f"{i}. **{title}**")
+        for key, value in entry.items():
+            if key in ("action",):
+                continue
+            lines.append(f"   - {key}: `{json.dumps(value, default=str)}`")
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temp file in the same folder, fsync, then rename over ``path``."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
