@@ -195,7 +195,7 @@ def _load_file(
     return loaded
 
 
-def _load_pretrained(spec: str) -> LoadedModel:
+def _check_pretrained_spec(spec: str) -> tuple[str, str]:
     import open_clip
 
     arch, _, tag = spec.partition(":")
@@ -206,6 +206,33 @@ def _load_pretrained(spec: str) -> LoadedModel:
         raise ModelResolveError(
             f"unknown pretrained tag {tag!r} for {arch}", where=spec, hint=f"known tags: {', '.join(tags) or 'none'}"
         )
+    return arch, tag
+
+
+_OFFLINE_HINT = "on a machine with network run `cleanerclip fetch` or copy the Hugging Face cache (HF_HOME) here"
+
+
+def download_pretrained_weights(spec: str) -> Path:
+    """Fetch the weights of an open_clip ``ARCH:tag`` into open_clip's cache; return the local file."""
+    import open_clip
+
+    arch, tag = _check_pretrained_spec(spec)
+    try:
+        with quiet_open_clip():
+            path = open_clip.download_pretrained(open_clip.get_pretrained_cfg(arch, tag))
+    except Exception as exc:
+        raise ModelResolveError(
+            f"could not get the pretrained weights ({' '.join(str(exc).split())[:200]})", where=spec, hint=_OFFLINE_HINT
+        ) from None
+    if not path:
+        raise ModelResolveError("open_clip has no download location for this tag", where=spec)
+    return Path(path)
+
+
+def _load_pretrained(spec: str) -> LoadedModel:
+    import open_clip
+
+    arch, tag = _check_pretrained_spec(spec)
     try:
         with quiet_open_clip():
             model, _train, _val = open_clip.create_model_and_transforms(arch, pretrained=tag, weights_only=True)
@@ -213,7 +240,7 @@ def _load_pretrained(spec: str) -> LoadedModel:
         raise ModelResolveError(
             f"could not get the pretrained weights ({' '.join(str(exc).split())[:200]})",
             where=spec,
-            hint="on a machine with network run `cleanerclip fetch` or copy the Hugging Face cache (HF_HOME) here",
+            hint=_OFFLINE_HINT,
         ) from None
     model_cfg = dict(open_clip.get_model_config(arch) or {})
     loaded = _assemble(

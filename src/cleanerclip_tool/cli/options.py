@@ -1,0 +1,28 @@
+"""Annotated option aliases shared by commands, so that a flag reads the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODEL",
+        help="Weights file (.pt/.bin/.safetensors), model folder, hf-hub:org/name[@rev], ARCH:tag or toy:NAME.",
+    ),
+]
+ArchOpt = Annotated[
+    str | None, typer.Option("--arch", help="open_clip architecture of a bare weights file (default: detect).")
+]
+RevisionOpt = Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit to pin.")]
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-checkpoint",
+        help="Allow full unpickling of a checkpoint. It can run code on this machine: only for files you trust.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]

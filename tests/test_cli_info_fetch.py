@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import huggingface_hub.constants as hf_constants
+import pytest
+from hubcache import add_repo_to_cache
+from models_fixtures import write_formats
+from tiny import make_tiny_model, tiny_cfg
+from typer.testing import CliRunner
+
+from cleanerclip_tool.cli.app import app
+from cleanerclip_tool.models.load import build_loaded_model
+from cleanerclip_tool.models.save import save_model
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def saved_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    loaded = build_loaded_model(tiny_cfg(), make_tiny_model(0), source="test", kind="custom")
+    loaded.card.history.append({"action": "pretrain", "seed": 0})
+    return save_model(loaded.model, tmp_path_factory.mktemp("m") / "model", loaded.card)
+
+
+def test_info_json_on_a_saved_folder(saved_folder: Path) -> None:
+    result = runner.invoke(app, ["info", str(saved_folder), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "folder" and doc["parameters"] > 1_000_000
+    assert doc["image_size"] == 32 and doc["context_length"] == 16 and doc["embed_dim"] == 32
+    assert len(doc["sha256"]) == 64 and doc["history"][0]["action"] == "pretrain"
+
+
+def test_info_table(saved_folder: Path) -> None:
+    result = runner.invoke(app, ["info", str(saved_folder)])
+    assert result.exit_code == 0
+    assert "architecture" in result.output and "sha256" in result.output
+
+
+def test_info_with_arch_flag_on_a_cleanclip_checkpoint(tmp_path: Path) -> None:
+    from models_fixtures import register_tiny_arch
+
+    arch = register_tiny_arch(tmp_path)
+    _, paths = write_formats(tmp_path)
+    result = runner.invoke(app, ["info", str(paths["cleanclip"]), "--arch", arch, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["architecture"] == arch
+
+
+def test_info_corrupt_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x01\x02not really")
+    result = runner.invoke(app, ["info", str(bad)])
+    assert result.exit_code == 2
+    assert "broken.safetensors" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 3  # one message, wrapped at most by the terminal width
+
+
+def test_info_missing_file_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["info", str(tmp_path / "nope.pt")])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_fetch_offline_without_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    result = runner.invoke(app, ["fetch", "hf-hub:acme/tiny-clip"])
+    assert result.exit_code == 2
+    assert "offline" in result.output and "cleanerclip fetch" in result.output
+
+
+def test_fetch_from_cache_prints_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, saved_folder: Path) -> None:
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    snapshot = add_repo_to_cache(cache, "acme/tiny-clip", saved_folder, "c" * 40)
+    result = runner.invoke(app, ["fetch", "hf-hub:acme/tiny-clip"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == str(snapshot)
+
+
+def test_fetch_refuses_local_files(saved_folder: Path) -> None:
+    result = runner.invoke(app, ["fetch", str(saved_folder)])
+    assert result.exit_code == 2
