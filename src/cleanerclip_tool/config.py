@@ -61,6 +61,7 @@ class PurifyConfig:
     seed: int = 0
     checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch end
     keep_checkpoints: int = 2
+    max_bad_steps: int = 20  # non-finite losses tolerated (each skips its step) before the run stops
     out: str | None = None
     spacy_model: str | None = None
     wordbanks: str | None = None
@@ -87,7 +88,7 @@ class PurifyConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 problems.append(f"{name} must be >= 0 (got {value})")
-        for name in ("samples", "epochs", "batch_size", "accum_steps", "checkpoint_every", "keep_checkpoints"):
+        for name in ("samples", "epochs", "batch_size", "accum_steps", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.warmup < 0 or self.workers < 0:

@@ -1,0 +1,115 @@
+"""``cleanerclip purify MODEL --data DATA``: fine-tune away a backdoor (CleanerCLIP, CleanCLIP or FT)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cleanerclip_tool.cli.common import handle_errors, print_json
+from cleanerclip_tool.cli.options import ArchOpt, JsonOpt, ModelArg, TrustOpt
+from cleanerclip_tool.config import PurifyConfig
+
+_D = PurifyConfig()  # defaults shown by --help come from the one home of defaults
+
+
+def register(app: typer.Typer) -> None:
+    app.command("purify")(purify)
+
+
+@handle_errors
+def purify(
+    model: ModelArg,
+    data: Annotated[Path, typer.Option("--data", help="Caption CSV, or a folder holding captions.csv.")],
+    method: Annotated[str | None, typer.Option(help=f"cleanerclip, cleanclip or ft. [default: {_D.method}]")] = None,
+    samples: Annotated[
+        int | None, typer.Option(help=f"K: CFA samples drawn per epoch. [default: {_D.samples}]")
+    ] = None,
+    lambda1: Annotated[
+        float | None, typer.Option(help=f"Weight of the CleanCLIP loss. [default: {_D.lambda1}]")
+    ] = None,
+    lambda2: Annotated[float | None, typer.Option(help=f"Weight of the CFA loss. [default: {_D.lambda2}]")] = None,
+    tau_pos: Annotated[
+        float | None, typer.Option(help=f"τ+ for positive sub-captions. [default: {_D.tau_pos}]")
+    ] = None,
+    tau_neg: Annotated[float | None, typer.Option(help=f"τ− for negatives. [default: {_D.tau_neg}]")] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"[default: {_D.epochs}]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help=f"Per process. [default: {_D.batch_size}]")] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate. [default: {_D.lr}]")] = None,
+    warmup: Annotated[
+        int | None, typer.Option(help=f"Warmup steps before cosine decay. [default: {_D.warmup}]")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help=f"auto, cpu, cuda or cuda:N. [default: {_D.device}]")] = None,
+    precision: Annotated[str | None, typer.Option(help=f"amp, bf16 or fp32. [default: {_D.precision}]")] = None,
+    seed: Annotated[int | None, typer.Option(help=f"[default: {_D.seed}]")] = None,
+    workers: Annotated[int | None, typer.Option(help=f"Data loader workers. [default: {_D.workers}]")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help=f"Steps. [default: {_D.checkpoint_every}]")] = None,
+    spacy_model: Annotated[str | None, typer.Option(help="spaCy pipeline for sub-captions.")] = None,
+    wordbanks: Annotated[str | None, typer.Option(help="Folder with your own word banks.")] = None,
+    image_key: Annotated[str | None, typer.Option(help=f"Image path column. [default: {_D.image_key}]")] = None,
+    caption_key: Annotated[str | None, typer.Option(help=f"Caption column. [default: {_D.caption_key}]")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file ([purify] table); flags override it.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder. [default: ./purified-<model>-<method>-<time>]")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the newest valid checkpoint in --out.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Allow a non-empty --out.")] = False,
+    allow_outside_root: Annotated[
+        bool, typer.Option("--allow-outside-root", help="Allow image paths outside the data folder.")
+    ] = False,
+    arch: ArchOpt = None,
+    trust_checkpoint: TrustOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Fine-tune MODEL on a clean image–caption set to remove a backdoor."""
+    import re
+    import time
+
+    from cleanerclip_tool.cli.progress import TrainingDisplay
+    from cleanerclip_tool.config import build_purify_config
+    from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.engine import purify as run_purify
+    from cleanerclip_tool.errors import BadInputError
+    from cleanerclip_tool.models.load import load_model
+
+    overrides = {
+        "method": method, "samples": samples, "lambda1": lambda1, "lambda2": lambda2, "tau_pos": tau_pos,
+        "tau_neg": tau_neg, "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
+        "device": device, "precision": precision, "seed": seed, "workers": workers,
+        "checkpoint_every": checkpoint_every, "spacy_model": spacy_model, "wordbanks": wordbanks,
+        "image_key": image_key, "caption_key": caption_key, "out": str(out) if out else None,
+    }  # fmt: skip
+    cfg = build_purify_config(config, overrides)
+    if cfg.out is None:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.split(":")[-1]).stem or "model").strip("-")
+        cfg = cfg.replace(out=f"purified-{stem}-{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out_dir = Path(cfg.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError("--out exists and is not a folder", where=out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (resume or overwrite):
+        raise BadInputError(
+            "output folder is not empty", where=out_dir, hint="pass --resume to continue or --overwrite"
+        )
+    table = load_caption_table(
+        data, image_key=cfg.image_key, caption_key=cfg.caption_key, allow_outside_root=allow_outside_root
+    )
+    if cfg.method == "cleanerclip" and cfg.samples > len(table):
+        raise BadInputError(
+            f"samples K={cfg.samples} is larger than the data set ({len(table)} usable rows)", where="--samples"
+        )
+    display = TrainingDisplay(quiet=json_)
+    loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, on_event=display)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with display:
+        result = run_purify(loaded, table, cfg, on_event=display, resume=resume)
+    if json_:
+        print_json(result.summary())
+    else:
+        from cleanerclip_tool.cli.common import console
+
+        console.print(f"purified model: {result.model_dir or '(stopped; resume with --resume)'}", markup=False)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from engine_fixtures import draw_caption_set, tiny_loaded
+
+from cleanerclip_tool.config import PurifyConfig
+from cleanerclip_tool.data.captions import load_caption_table
+from cleanerclip_tool.engine import purify
+from cleanerclip_tool.engine.checkpoint import latest_valid_checkpoint, list_checkpoints
+from cleanerclip_tool.engine.events import StepDone
+from cleanerclip_tool.errors import BadInputError
+
+
+class FakeSubCaptioner:
+    """Deterministic sub-captions without spaCy: keeps the engine tests fast and focused."""
+
+    def batch(self, captions, *, seed=0):
+        from cleanerclip_tool.augment import SubCaption
+
+        return [
+            SubCaption(c, c, c.replace("above", "below").replace("left", "right"), "relation", True) for c in captions
+        ]
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory):
+    return load_caption_table(draw_caption_set(tmp_path_factory.mktemp("data"), n=32))
+
+
+def _config(out: Path, method: str, **kw) -> PurifyConfig:
+    base = dict(
+        method=method,
+        samples=16,
+        epochs=2,
+        batch_size=8,
+        lr=2e-3,
+        warmup=1,
+        workers=0,
+        out=str(out),
+        checkpoint_every=2,
+        seed=3,
+    )
+    base.update(kw)
+    return PurifyConfig(**base)
+
+
+@pytest.mark.parametrize("method", ["ft", "cleanclip", "cleanerclip"])
+def test_each_method_trains_and_lowers_its_loss(table, tmp_path: Path, method: str) -> None:
+    cfg = _config(tmp_path / method, method, epochs=3)
+    result = purify(tiny_loaded(), table, cfg, subcaptioner=FakeSubCaptioner())
+    first, last = result.history[0]["losses"], result.history[-1]["losses"]
+    assert last["total"] < first["total"]
+    assert result.steps == 3 * (32 // 8)
+    expected = {
+        "ft": {"clip", "total"},
+        "cleanclip": {"clip", "inmodal", "total"},
+        "cleanerclip": {"clip", "inmodal", "cfa", "total"},
+    }[method]
+    assert set(result.final_losses) == expected
+    assert (result.model_dir / "open_clip_model.safetensors").is_file()
+    summary = result.summary()
+    assert summary["method"] == method and summary["final_losses"]["clip"] is not None
+
+
+def test_stop_then_resume_equals_uninterrupted(table, tmp_path: Path) -> None:
+    full = purify(tiny_loaded(), table, _config(tmp_path / "full", "cleanerclip"), subcaptioner=FakeSubCaptioner())
+
+    stop = threading.Event()
+
+    def stop_at_step_3(event) -> None:
+        if isinstance(event, StepDone) and event.step == 3:
+            stop.set()
+
+    out = tmp_path / "stopped"
+    first = purify(
+        tiny_loaded(),
+        table,
+        _config(out, "cleanerclip"),
+        subcaptioner=FakeSubCaptioner(),
+        on_event=stop_at_step_3,
+        stop=stop,
+    )
+    assert first.stopped and first.steps == 3 and first.model_dir is None
+    _path, state = latest_valid_checkpoint(out)
+    assert state["step"] == 3
+    resumed = purify(tiny_loaded(), table, _config(out, "cleanerclip"), subcaptioner=FakeSubCaptioner(), resume=True)
+    assert resumed.steps == full.steps
+    a = full.model_dir / "open_clip_model.safetensors"
+    b = resumed.model_dir / "open_clip_model.safetensors"
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(str(a)), load_file(str(b))
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoints_are_pruned_and_weights_only(table, tmp_path: Path) -> None:
+    purify(
+        tiny_loaded(),
+        table,
+        _config(tmp_path / "o", "ft", checkpoint_every=1, keep_checkpoints=2),
+        subcaptioner=FakeSubCaptioner(),
+    )
+    kept = list_checkpoints(tmp_path / "o")
+    assert len(kept) == 2
+    torch.load(kept[-1], weights_only=True)  # no pickled objects inside
+
+
+def test_bad_configs(table, tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="samples K=100"):
+        purify(
+            tiny_loaded(), table, _config(tmp_path / "a", "cleanerclip", samples=100), subcaptioner=FakeSubCaptioner()
+        )
+    with pytest.raises(BadInputError, match="tau_pos"):
+        purify(tiny_loaded(), table, _config(tmp_path / "b", "cleanerclip", tau_pos=0.0))
+    with pytest.raises(BadInputError, match="batch size"):
+        purify(tiny_loaded(), table, _config(tmp_path / "c", "ft", batch_size=64))
