@@ -45,3 +45,42 @@ def write_formats(tmp: Path, seed: int = 0) -> tuple[torch.nn.Module, dict[str, 
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": tiny_cfg(), "preprocess_cfg": {}}))
     torch.save(sd, folder / "open_clip_pytorch_model.bin")
     return model, out
+
+
+# OpenAI's layout: heads = width / 64 (open_clip's OpenAI builder assumes it), QuickGELU.
+OPENAI_TINY_CFG = {
+    "embed_dim": 32,
+    "quick_gelu": True,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 8},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 1},
+}
+
+
+def write_openai_torchscript(path: Path, seed: int = 0) -> torch.nn.Module:
+    """A TorchScript archive laid out like OpenAI's released ``.pt`` files, only tiny.
+
+    OpenAI's archives are scripted CLIP modules whose state dict holds the parameters plus three
+    scalar tensors (``input_resolution``, ``context_length``, ``vocab_size``) and no attention
+    mask (OpenAI keeps it as a plain attribute). ``open_clip.load_openai_model`` reads the result
+    (tested), so it stands in for the real multi-hundred-megabyte files.
+    """
+    import warnings
+
+    import open_clip
+
+    torch.manual_seed(seed)
+    cfg = OPENAI_TINY_CFG
+    model = open_clip.CLIP(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"], quick_gelu=True).eval()
+    scripted_source = open_clip.CLIP(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"], quick_gelu=True).eval()
+    scripted_source.load_state_dict(model.state_dict())
+    for name, value in (("input_resolution", 32), ("context_length", 16), ("vocab_size", 49408)):
+        if hasattr(scripted_source, name):
+            delattr(scripted_source, name)
+        scripted_source.register_buffer(name, torch.tensor(value))
+    mask = scripted_source.attn_mask
+    del scripted_source.attn_mask  # a buffer in open_clip, a plain attribute in OpenAI's archives
+    scripted_source.attn_mask = mask
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(scripted_source).save(str(path))
+    return model

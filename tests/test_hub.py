@@ -51,3 +51,23 @@ def test_resolves_main_and_pinned_revision_offline(hub_cache: Path) -> None:
 def test_offline_without_cache_says_how_to_get_it(hub_cache: Path) -> None:
     with pytest.raises(ModelResolveError, match="offline.*cleanerclip fetch"):
         fetch_model("hf-hub:acme/not-cached")
+
+
+def test_cli_fetch_honours_hf_home_in_a_fresh_process(tmp_path: Path) -> None:
+    """The real environment variables, read by huggingface_hub at import in a new interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    hf_home = tmp_path / "hf-home"
+    loaded = build_loaded_model(tiny_cfg(), make_tiny_model(0), source="t", kind="custom")
+    folder = save_model(loaded.model, tmp_path / "m", loaded.card)
+    snapshot = add_repo_to_cache(hf_home / "hub", "acme/tiny-clip", folder, SHA_MAIN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, "-m", "cleanerclip_tool", "fetch", "hf-hub:acme/tiny-clip", "--revision", "main"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(snapshot)
+    missing = subprocess.run([*cmd[:4], "hf-hub:acme/other"], env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "offline" in missing.stderr and missing.stdout == ""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from models_fixtures import TINY_ARCH, register_tiny_arch, write_formats
+from models_fixtures import OPENAI_TINY_CFG, TINY_ARCH, register_tiny_arch, write_formats, write_openai_torchscript
 
 from cleanerclip_tool.errors import BadInputError, ModelResolveError, UnsafeCheckpointError
 from cleanerclip_tool.events import Info
@@ -52,6 +52,23 @@ def test_arch_flag_wins_and_wrong_arch_reports_keys(formats) -> None:
     assert load_model(str(paths["safetensors"]), arch=TINY_ARCH).card.architecture == TINY_ARCH
     with pytest.raises(BadInputError, match="do not fit.*missing key"):
         load_model(str(paths["safetensors"]), arch="RN50")
+    with pytest.raises(ModelResolveError, match="unknown architecture"):
+        load_model(str(paths["safetensors"]), arch="NoSuchArch")
+
+
+def test_arch_flag_takes_a_config_file(formats, tmp_path: Path) -> None:
+    import json
+
+    from tiny import tiny_cfg
+
+    _, paths = formats
+    cfg = tmp_path / "my-clip.json"
+    cfg.write_text(json.dumps(tiny_cfg()))
+    loaded = load_model(str(paths["plain_pt"]), arch=str(cfg))
+    assert loaded.card.architecture == "my-clip" and loaded.card.model_cfg["embed_dim"] == 32
+    cfg.write_text(json.dumps({"embed_dim": 32}))
+    with pytest.raises(BadInputError, match="my-clip.json.*not an open_clip model config"):
+        load_model(str(paths["plain_pt"]), arch=str(cfg))
 
 
 def test_unknown_state_dict_asks_for_arch(tmp_path: Path) -> None:
@@ -139,3 +156,89 @@ def test_pretrained_tag_offline_says_how_to_get_it(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelResolveError, match="could not get the pretrained weights.*fetch"):
         load_model("RN50:openai")
+
+
+@pytest.fixture(scope="module")
+def torchscript(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("ts") / "ViT-tiny-openai.pt"
+    return write_openai_torchscript(path), path
+
+
+def test_openai_torchscript_archive(torchscript, tmp_path: Path) -> None:
+    import open_clip
+
+    reference, path = torchscript
+    with pytest.warns(FutureWarning):  # open_clip itself reads the same archive (via torch.jit.load)
+        theirs = open_clip.load_openai_model(str(path), device="cpu")
+    loaded = load_model(str(path))
+    card = loaded.card
+    assert card.kind == "torchscript" and card.architecture == "custom"
+    assert card.model_cfg["quick_gelu"] is True and card.image_size == 32 and card.context_length == 16
+    text = loaded.tokenizer(["a tiny model"])
+    with torch.no_grad():
+        assert torch.equal(loaded.model.encode_image(IMG), reference.encode_image(IMG))  # fp32 kept exactly
+        assert torch.allclose(loaded.model.encode_text(text), theirs.encode_text(text), atol=1e-2)  # theirs: fp16
+    # Saved back, plain open_clip rebuilds it from the derived config.
+    from cleanerclip_tool.models.save import save_model
+
+    out = save_model(loaded.model, tmp_path / "from_ts", card)
+    plain, _, _ = open_clip.create_model_and_transforms(f"local-dir:{out}")
+    with torch.no_grad():
+        assert torch.equal(plain.eval().encode_image(IMG), reference.encode_image(IMG))
+
+
+def test_torchscript_with_registered_arch_is_named(torchscript, tmp_path: Path) -> None:
+    import json
+
+    import open_clip
+
+    _, path = torchscript
+    cfg_path = tmp_path / "openai-tiny-test.json"
+    cfg_path.write_text(json.dumps({k: v for k, v in OPENAI_TINY_CFG.items() if k != "quick_gelu"}))
+    open_clip.add_model_config(cfg_path)
+    try:
+        events: list = []
+        assert load_model(str(path), on_event=events.append).card.architecture == "openai-tiny-test"
+        assert any("openai-tiny-test" in getattr(e, "message", "") for e in events)
+    finally:  # unregister, so the order of tests does not matter
+        open_clip.factory._MODEL_CONFIG_PATHS.remove(cfg_path)
+        open_clip.factory._MODEL_CONFIGS.pop("openai-tiny-test", None)
+
+
+def test_torchscript_that_is_not_clip(tmp_path: Path) -> None:
+    import warnings
+
+    path = tmp_path / "linear.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(torch.nn.Linear(2, 2)).save(str(path))
+    with pytest.raises(BadInputError, match="linear.pt.*not an OpenAI CLIP"):
+        load_model(str(path))
+
+
+def test_pickle_refused_on_old_torch(formats, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cleanerclip_tool.models import safe_load
+
+    _, paths = formats
+    monkeypatch.setattr(safe_load, "_torch_version", lambda: (2, 5))
+    with pytest.raises(BadInputError, match="CVE-2025-32434"):
+        load_model(str(paths["plain_pt"]))
+    assert load_model(str(paths["safetensors"])).card.kind == "file"  # safetensors needs no unpickling
+
+
+def test_toy_spec_loads_the_registry_folder(formats, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cleanerclip_tool.toyworld.registry as registry
+
+    _, paths = formats
+    asked: list[str] = []
+    monkeypatch.setattr(registry, "resolve_toy_model", lambda name: asked.append(name) or paths["openclip_folder"])
+    loaded = load_model("toy:clean")
+    assert asked == ["clean"] and loaded.card.kind == "toy" and loaded.card.source == "toy:clean"
+
+
+def test_toy_spec_without_the_toyworld_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cleanerclip_tool.toyworld.registry", None)  # import now fails
+    with pytest.raises(ModelResolveError, match="toy models are not available"):
+        load_model("toy:clean")

@@ -88,7 +88,15 @@ class PurifyConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 problems.append(f"{name} must be >= 0 (got {value})")
-        for name in ("samples", "epochs", "batch_size", "accum_steps", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
+        for name in (
+            "samples",
+            "epochs",
+            "batch_size",
+            "accum_steps",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "max_bad_steps",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.warmup < 0 or self.workers < 0:
@@ -126,9 +134,7 @@ def load_toml(path: str | Path, section: str = "purify") -> dict[str, Any]:
     return table
 
 
-def build_purify_config(
-    toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None
-) -> PurifyConfig:
+def build_purify_config(toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PurifyConfig:
     """Defaults, then the TOML file, then explicit overrides (flags win); validated."""
     values: dict[str, Any] = {}
     known = config_field_names()

@@ -14,7 +14,10 @@ ModelArg = Annotated[
     ),
 ]
 ArchOpt = Annotated[
-    str | None, typer.Option("--arch", help="open_clip architecture of a bare weights file (default: detect).")
+    str | None,
+    typer.Option(
+        "--arch", help="open_clip architecture (or a model config .json) of a bare weights file (default: detect)."
+    ),
 ]
 RevisionOpt = Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit to pin.")]
 TrustOpt = Annotated[

@@ -145,7 +145,7 @@ def _load_folder(folder: Path, *, source: str, kind: str, trust_checkpoint: bool
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
             raise BadInputError("not a valid cleanerclip card", where=card_path) from None
     loaded = _assemble(model, model_cfg, preprocess_cfg, source=source, kind=kind, architecture=architecture)
-    loaded.card.path = str(folder)
+    loaded.card.path = str(folder.absolute())
     loaded.card.sha256 = sha256_file(weights)
     loaded.card.history = history
     return loaded
@@ -157,42 +157,117 @@ def _load_file(
     import open_clip
 
     state_dict, fmt = read_weights(path, trust_checkpoint=trust_checkpoint)
-    if arch is None:
-        from cleanerclip_tool.models.arch_detect import candidate_architectures, pick_architecture
-
-        candidates = candidate_architectures(state_dict)
-        arch = pick_architecture(candidates)
+    kind = "torchscript" if fmt == "torchscript" else "file"
+    if fmt == "torchscript" and arch is None:
+        model, model_cfg, arch = _build_openai(state_dict, path=path, on_event=on_event)
+    else:
         if arch is None:
-            if not candidates:
+            arch = _detect_arch(state_dict, path=path, on_event=on_event)
+        if arch.endswith(".json"):
+            # A config file (open_clip's model_configs layout) for architectures open_clip does not ship.
+            model_cfg = _read_arch_file(Path(arch).expanduser())
+            arch = Path(arch).stem
+            model = _build_from_cfg(model_cfg)
+        else:
+            if open_clip.get_model_config(arch) is None:
                 raise ModelResolveError(
-                    "no open_clip architecture matches this state dict's parameter names and shapes",
+                    f"unknown architecture {arch!r}",
                     where=path,
-                    hint="name it with --arch (see `open_clip.list_models()`)",
+                    hint="see `open_clip.list_models()`, or pass a model config .json file",
                 )
-            raise ModelResolveError(
-                f"several architectures match: {', '.join(candidates)}", where=path, hint="pick one with --arch"
-            )
-        on_event(Info(f"architecture detected from parameter shapes: {arch} (override with --arch)"))
-    model_cfg = open_clip.get_model_config(arch)
-    if model_cfg is None:
-        raise ModelResolveError(f"unknown architecture {arch!r}", where=path, hint="see `open_clip.list_models()`")
-    with quiet_open_clip():
-        model = open_clip.create_model(arch, pretrained=None, load_weights=False)
-    _load_state(model, state_dict, where=path)
-    model_cfg = dict(model_cfg)
-    if arch.endswith("-quickgelu"):
-        model_cfg["quick_gelu"] = True
-    loaded = _assemble(
-        model,
-        model_cfg,
-        _merged_preprocess_cfg(model),
-        source=source,
-        kind="torchscript" if fmt == "torchscript" else "file",
-        architecture=arch,
-    )
-    loaded.card.path = str(path)
+            with quiet_open_clip():
+                model = open_clip.create_model(arch, pretrained=None, load_weights=False)
+            model_cfg = _named_cfg(arch)
+        _load_state(model, state_dict, where=path)
+    loaded = _assemble(model, model_cfg, _merged_preprocess_cfg(model), source=source, kind=kind, architecture=arch)
+    loaded.card.path = str(path.absolute())
     loaded.card.sha256 = sha256_file(path)
     return loaded
+
+
+def _read_arch_file(path: Path) -> dict[str, Any]:
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"cannot read the --arch config ({exc.strerror})", where=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"not valid JSON ({exc})", where=path) from None
+    if isinstance(cfg, dict) and isinstance(cfg.get("model_cfg"), dict):
+        cfg = cfg["model_cfg"]  # an open_clip_config.json works too
+    if not isinstance(cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= set(cfg):
+        raise BadInputError("not an open_clip model config (embed_dim, vision_cfg, text_cfg)", where=path)
+    return cfg
+
+
+def _named_cfg(arch: str) -> dict[str, Any]:
+    """The registered config of ``arch``, saying ``quick_gelu`` explicitly so a saved folder keeps it."""
+    import open_clip
+
+    cfg = dict(open_clip.get_model_config(arch) or {})
+    if arch.endswith("-quickgelu"):
+        cfg["quick_gelu"] = True
+    return cfg
+
+
+def _detect_arch(
+    state_dict: dict[str, Any], *, path: Path, on_event: EventCallback, required: bool = True
+) -> str | None:
+    """The one registered architecture matching the state dict by names and shapes (see arch_detect)."""
+    from cleanerclip_tool.models.arch_detect import candidate_architectures, pick_architecture
+
+    candidates = candidate_architectures(state_dict)
+    arch = pick_architecture(candidates)
+    if arch is not None:
+        on_event(Info(f"architecture detected from parameter shapes: {arch} (override with --arch)"))
+        return arch
+    if not required:
+        return None
+    if not candidates:
+        raise ModelResolveError(
+            "no open_clip architecture matches this state dict's parameter names and shapes",
+            where=path,
+            hint="name it with --arch NAME (see `open_clip.list_models()`) or --arch my-model-config.json",
+        )
+    raise ModelResolveError(
+        f"several architectures match: {', '.join(candidates)}", where=path, hint="pick one with --arch"
+    )
+
+
+def _build_openai(
+    state_dict: dict[str, Any], *, path: Path, on_event: EventCallback
+) -> tuple[Any, dict[str, Any], str]:
+    """Build an OpenAI TorchScript archive's model the way open_clip's ``load_openai_model`` does.
+
+    open_clip's ``build_model_from_openai_state_dict`` reads the dimensions from the state dict
+    (so archives of unregistered sizes work too) and uses QuickGELU, as OpenAI trained. It casts
+    weights to fp16; we cast back to fp32 and reload the archive's own tensors, so an fp32
+    archive loses no precision. The card names the registered architecture when one matches.
+    """
+    import torch
+    from open_clip.model import build_model_from_openai_state_dict
+
+    from cleanerclip_tool.models.arch_detect import openai_model_cfg
+
+    try:
+        with quiet_open_clip():
+            model = build_model_from_openai_state_dict(dict(state_dict), quick_gelu=True, cast_dtype=None)
+    except (KeyError, RuntimeError, AssertionError, ValueError, ZeroDivisionError) as exc:
+        raise BadInputError(
+            f"TorchScript archive is not an OpenAI CLIP model ({' '.join(str(exc).split())[:160]})", where=path
+        ) from None
+    model.float()
+    _load_state(model, state_dict, where=path)
+    arch = _detect_arch(state_dict, path=path, on_event=on_event, required=False)
+    if arch:
+        return model, _named_cfg(arch), arch
+    model_cfg = openai_model_cfg(state_dict)
+    with torch.device("meta"):
+        rebuilt = _build_from_cfg(model_cfg)
+    if {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} != {
+        k: tuple(v.shape) for k, v in state_dict.items()
+    }:
+        raise BadInputError("TorchScript archive has a layout open_clip cannot save back", where=path)
+    return model, model_cfg, "custom"
 
 
 def _check_pretrained_spec(spec: str) -> tuple[str, str]:
@@ -209,7 +284,8 @@ def _check_pretrained_spec(spec: str) -> tuple[str, str]:
     return arch, tag
 
 
-_OFFLINE_HINT = "on a machine with network run `cleanerclip fetch` or copy the Hugging Face cache (HF_HOME) here"
+def _offline_hint(spec: str) -> str:
+    return f"run `cleanerclip fetch {spec}` with network access (or copy a Hugging Face cache, HF_HOME, here)"
 
 
 def download_pretrained_weights(spec: str) -> Path:
@@ -222,7 +298,9 @@ def download_pretrained_weights(spec: str) -> Path:
             path = open_clip.download_pretrained(open_clip.get_pretrained_cfg(arch, tag))
     except Exception as exc:
         raise ModelResolveError(
-            f"could not get the pretrained weights ({' '.join(str(exc).split())[:200]})", where=spec, hint=_OFFLINE_HINT
+            f"could not get the pretrained weights ({' '.join(str(exc).split())[:120]})",
+            where=spec,
+            hint=_offline_hint(spec),
         ) from None
     if not path:
         raise ModelResolveError("open_clip has no download location for this tag", where=spec)
@@ -238,9 +316,9 @@ def _load_pretrained(spec: str) -> LoadedModel:
             model, _train, _val = open_clip.create_model_and_transforms(arch, pretrained=tag, weights_only=True)
     except Exception as exc:
         raise ModelResolveError(
-            f"could not get the pretrained weights ({' '.join(str(exc).split())[:200]})",
+            f"could not get the pretrained weights ({' '.join(str(exc).split())[:120]})",
             where=spec,
-            hint=_OFFLINE_HINT,
+            hint=_offline_hint(spec),
         ) from None
     model_cfg = dict(open_clip.get_model_config(arch) or {})
     loaded = _assemble(

@@ -71,10 +71,14 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
 
 
 def _read_torchscript(path: Path) -> dict[str, Any]:
+    import warnings
+
     import torch
 
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated": not the user's concern
+            module = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, OSError, ValueError) as exc:
         raise BadInputError(f"not a readable TorchScript archive ({_short(exc)})", where=path) from None
     return {k: v for k, v in module.state_dict().items() if k not in OPENAI_NON_PARAM_KEYS}

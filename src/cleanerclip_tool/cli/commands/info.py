@@ -48,7 +48,7 @@ def info(
         return
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold cyan")
-    table.add_column()
+    table.add_column(overflow="fold")  # paths and hashes are shown whole, folded if need be
     for key, value in summary.items():
         if key == "history":
             value = "; ".join(str(h.get("action") or h.get("method") or h) for h in value) or "none"
