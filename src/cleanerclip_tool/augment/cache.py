@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cleanerclip_tool.resources import cache_dir
 
-CACHE_VERSION = "subcaptions-1"
+CACHE_VERSION = "subcaptions-2"
 _CHUNK = 900  # below SQLite's default limit of bound parameters
 
 

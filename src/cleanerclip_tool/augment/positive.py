@@ -174,13 +174,35 @@ def _is_meta(lemma_head: str) -> bool:
     return text in META_NOUNS or last in META_NOUNS or last in COLLECTIVE_NOUNS
 
 
+def _det_word(tok: Any) -> str:
+    """A determiner slot word; a possessive keeps its clitic ("a man's dog", not "a man dog")."""
+    word = tok.text if tok.pos_ == "PROPN" else tok.text.lower()
+    if tok.dep_ == "poss":
+        word += "".join(c.text for c in tok.children if c.dep_ == "case")
+    return word
+
+
 def _entity(doc: Any, ent: dict) -> tuple[Entity, Any]:
     start, end = ent["span_bounds"]
     span = doc[start:end]
     root = span.root
-    dets = [t for t in span if t.dep_ in _DETERMINER_DEPS and t.head.i == root.i and t.i < root.i]
-    det = " ".join(t.text if t.pos_ == "PROPN" else t.text.lower() for t in dets)
-    adjectives = [m["span"].lower() for m in ent["modifiers"] if m["dep"] == "amod"]
+    before = [t for t in span if t.i < root.i]
+    # spaCy sometimes hangs "a big" on the next adjective or a compound ("a big purple square",
+    # "a big orange cross"), and SceneGraphParser only reads the root's children: take such
+    # determiners and adjectives too, as long as they modify a word of the same noun phrase.
+    dets = [
+        t
+        for t in before
+        if (t.dep_ in _DETERMINER_DEPS and t.head.i == root.i)
+        or (t.dep_ == "det" and t.head.dep_ in ("amod", "compound", "poss") and start <= t.head.i < end)
+    ]
+    det = " ".join(_det_word(t) for t in dets)
+    adjectives = [
+        t.text.lower()
+        for t in before
+        if start <= t.head.i < end
+        and (t.dep_ == "amod" or (t.dep_ == "conj" and t.head.dep_ == "amod"))  # "red and white"
+    ] or [m["span"].lower() for m in ent["modifiers"] if m["dep"] == "amod"]
     noun = ent["head"] if root.pos_ == "PROPN" else ent["head"].lower()
     plural = root.tag_ in ("NNS", "NNPS") or "Plur" in root.morph.get("Number")
     return Entity(det, tuple(adjectives[-MAX_ADJECTIVES:]), noun, plural), root
