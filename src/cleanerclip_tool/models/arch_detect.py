@@ -150,8 +150,9 @@ def pick_architecture(candidates: list[str]) -> str | None:
     ``X`` and ``X-quickgelu`` have identical shapes. When ``X`` is an OpenAI architecture the
     weights almost surely descend from OpenAI's (CleanCLIP, BadCLIP and most forum checkpoints
     fine-tune them), and OpenAI's models use QuickGELU, so the ``-quickgelu`` variant is the
-    right one; otherwise the plain ``X`` (open_clip's own trainings use GELU). ``--arch``
-    overrides the choice.
+    right one. For other architectures both activations are in use (DFN and MetaCLIP weights of
+    ViT-H-14 use QuickGELU, LAION's GELU) and the wrong one would give subtly wrong embeddings
+    without any error, so we do not guess: the caller asks for ``--arch``.
     """
     import open_clip
 
@@ -164,6 +165,4 @@ def pick_architecture(candidates: list[str]) -> str | None:
         quick = f"{base}-quickgelu"
         if base in openai_bases and quick in candidates:
             return quick
-        if base in candidates:
-            return base
     return None

@@ -11,6 +11,7 @@ open_clip does, and only their state dict is kept.
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,10 @@ def _read_pickle(path: Path, *, trust_checkpoint: bool) -> Any:
             hint="upgrade torch, or convert the file to .safetensors on a trusted machine",
         )
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=not trust_checkpoint)
+        with warnings.catch_warnings():
+            # "Detected pickle protocol N" from the weights-only unpickler: noise next to our own verdict.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(str(path), map_location="cpu", weights_only=not trust_checkpoint)
     except pickle.UnpicklingError as exc:
         if not trust_checkpoint and "weights only load failed" in str(exc).lower():
             raise UnsafeCheckpointError(
