@@ -1,0 +1,141 @@
+"""Build the shipped toy models (``toy:clean``, ``toy:badnet``) and record how they were made.
+
+Usage::
+
+    python scripts/build_toy_models.py [--only badnet] [--out-root DIR] [--threads 1]
+    python scripts/build_toy_models.py --seeds 0,1,2 --measure-only   # BA/ASR over seeds, nothing written
+
+Each model is trained by the same library call as ``cleanerclip toyworld pretrain`` with the
+settings in ``SHIPPED`` and saved with ``models.save.save_model`` into
+``src/cleanerclip_tool/toyworld/models/<name>/`` (weights in fp16 to keep the wheel small), next to
+a ``build.json`` holding the seed, the settings, the timings and the zero-shot metrics measured on
+the saved (fp16) weights. ``tests/test_toyworld_models.py`` (slow) re-runs a build and compares.
+
+Metrics come from ``cleanerclip_tool.eval.scan``: zero-shot top-1 on the world's test split with its
+prompt ensemble (``templates.txt``); BA on clean images, ASR on triggered images whose true class is
+not the target (the usual convention; see paper/NOTES.md), trigger seed ``EVAL_TRIGGER_SEED`` (not
+the poisoning seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from cleanerclip_tool.toyworld.pretrain import PretrainSettings  # noqa: E402
+
+MODELS_ROOT = REPO / "src" / "cleanerclip_tool" / "toyworld" / "models"
+EVAL_TRIGGER_SEED = 987_654
+EVAL_ATTACK = "badnet"  # the trigger the clean model is scanned with (its ASR floor)
+
+# The shipped models and the exact settings each is built with (everything else: PretrainSettings defaults).
+SHIPPED: dict[str, dict[str, Any]] = {
+    "clean": {"attack": None, "seed": 0},
+    "badnet": {"attack": "badnet", "seed": 0},
+}
+
+
+def zero_shot_metrics(loaded: Any, test_dir: Path, *, attack: str, trigger_params: dict[str, Any],
+                      target: str) -> dict[str, float]:
+    """Top-1 BA and ASR (percent) from the scan module on the world's test split.
+
+    The clean model is scanned with the same trigger: its "ASR" is the chance of the target under
+    the trigger without a backdoor, the floor a backdoored model is compared with.
+    """
+    from cleanerclip_tool.attacks import get_trigger
+    from cleanerclip_tool.eval.evalset import load_eval_set
+    from cleanerclip_tool.eval.scan import scan
+
+    trigger = get_trigger(attack, seed=EVAL_TRIGGER_SEED, **trigger_params)
+    report = scan(loaded, load_eval_set(test_dir), [trigger], target=target, topk=(1,), workers=0)
+    result = report.results[0]
+    return {"ba_top1": round(100 * result.ba["1"], 2), "asr_top1": round(100 * result.asr["1"], 2),
+            "test_images": result.n_clean}
+
+
+def build_one(name: str, settings: PretrainSettings, out_root: Path | None) -> dict[str, Any]:
+    """Pretrain, save (unless ``out_root`` is None), evaluate the saved weights; the build record."""
+    import torch
+
+    from cleanerclip_tool.models.load import load_model
+    from cleanerclip_tool.toyworld.pretrain import TOY_TRIGGER_PARAMS, pretrain, save_pretrained
+    from cleanerclip_tool.toyworld.world import cached_world
+
+    world = cached_world(seed=settings.world_seed, size=settings.world_size)
+    result = pretrain(settings, world=world)
+    result.model = result.model.half()  # fp16 on disk: half the wheel size; the loader casts back
+    folder = save_pretrained(result, (out_root or Path(tempfile.mkdtemp())) / name, overwrite=True)
+    loaded = load_model(str(folder))  # measure exactly what is shipped
+    attack = settings.attack or EVAL_ATTACK
+    metrics = zero_shot_metrics(loaded, world.test, attack=attack, target=settings.target,
+                                trigger_params=settings.resolved_trigger_params() or TOY_TRIGGER_PARAMS[attack])
+    record = {
+        "name": f"toy:{name}",
+        "settings": settings.to_dict(),
+        "metrics": metrics,
+        "metric_convention": "cleanerclip_tool.eval.scan, top-1 zero-shot on the world's test split with its "
+                             f"templates.txt; ASR excludes target-class images; trigger {attack} with eval seed "
+                             f"{EVAL_TRIGGER_SEED} (for toy:clean: the floor without a backdoor)",
+        "pretrain_seconds": round(result.seconds, 1),
+        "pairs_per_second": round(result.pairs_per_second, 1),
+        "steps": result.steps,
+        "final_loss": round(result.final_loss, 4),
+        "poisoned_pairs": result.poisoned,
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if out_root is not None:
+        (folder / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", choices=sorted(SHIPPED), help="build only these")
+    parser.add_argument("--out-root", type=Path, default=MODELS_ROOT)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds: measure over seeds")
+    parser.add_argument("--measure-only", action="store_true", help="do not write model folders")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    names = args.only or list(SHIPPED)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    rows = []
+    for name in names:
+        for seed in seeds or [SHIPPED[name]["seed"]]:
+            settings = PretrainSettings(**{**SHIPPED[name], "seed": seed}).validate()
+            out_root = None if (args.measure_only or seeds) else args.out_root
+            record = build_one(name, settings, out_root)
+            rows.append(record)
+            print(json.dumps({"name": record["name"], "seed": seed, **record["metrics"],
+                              "seconds": record["pretrain_seconds"], "pairs/s": record["pairs_per_second"]}),
+                  flush=True)
+    if seeds:
+        for name in names:
+            mine = [r["metrics"] for r in rows if r["name"] == f"toy:{name}"]
+            for key in ("ba_top1", "asr_top1"):
+                values = [m[key] for m in mine if key in m]
+                if values:
+                    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+                    print(f"toy:{name} {key}: mean {statistics.mean(values):.1f} sd {spread:.1f} "
+                          f"min {min(values):.1f} max {max(values):.1f} over {len(values)} seeds")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

