@@ -1,0 +1,280 @@
+"""``cleanerclip scan MODEL``: Top-k BA / ASR under built-in triggers, with target discovery."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
+from cleanerclip_tool.errors import BadInputError
+
+
+class EventRenderer:
+    """Rich progress bars on stderr for the library's task events (shared by scan/poison/trigger)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=console,
+            transient=True,
+            disable=quiet,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> EventRenderer:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: Any) -> None:
+        from cleanerclip_tool.events import Info, TaskFinished, TaskProgress, TaskStarted, Warning
+
+        if isinstance(event, TaskStarted):
+            self.tasks[event.task] = self.progress.add_task(
+                event.description or event.task, total=event.total, metrics=""
+            )
+        elif isinstance(event, TaskProgress) and event.task in self.tasks:
+            metrics = "  ".join(f"{k} {v}" for k, v in event.metrics.items())
+            self.progress.update(self.tasks[event.task], completed=event.completed, total=event.total, metrics=metrics)
+        elif isinstance(event, TaskFinished) and event.task in self.tasks:
+            self.progress.remove_task(self.tasks.pop(event.task))
+        elif isinstance(event, Warning):
+            console.print(f"[yellow]warning:[/] {event.message}", markup=True, highlight=False)
+        elif isinstance(event, Info) and not self.quiet:
+            console.print(event.message, markup=False)
+
+
+def parse_params(items: list[str] | None, attacks: list[str]) -> dict[str, dict[str, Any]]:
+    """``--param [attack.]name=value`` (value as JSON, else text) -> {attack: {name: value}}."""
+    from cleanerclip_tool.attacks import trigger_class
+
+    out: dict[str, dict[str, Any]] = {a: {} for a in attacks}
+    for item in items or []:
+        if "=" not in item:
+            raise BadInputError(f"expected NAME=VALUE, got {item!r}", where="--param")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        scope, _, name = key.strip().rpartition(".")
+        targets = [scope] if scope else attacks
+        if scope and scope not in attacks:
+            raise BadInputError(f"--param for {scope!r}, which is not among the attacks", where="--param")
+        matched = False
+        for attack in targets:
+            fields = {f.name for f in dataclasses.fields(trigger_class(attack).Params)}
+            if name in fields:
+                out[attack][name] = value
+                matched = True
+        if not matched:
+            raise BadInputError(f"no attack among {', '.join(targets)} has a parameter {name!r}", where="--param")
+    return out
+
+
+def parse_attacks(text: str) -> list[str]:
+    from cleanerclip_tool.attacks import PAPER_ATTACKS, list_triggers
+
+    names: list[str] = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        chosen = list(PAPER_ATTACKS) if part == "all" else [part]
+        for name in chosen:
+            if name not in list_triggers():
+                raise BadInputError(
+                    f"unknown attack {name!r}", where="--attack", hint=f"known: all, {', '.join(list_triggers())}"
+                )
+            if name not in names:
+                names.append(name)
+    if not names:
+        raise BadInputError("no attack given", where="--attack")
+    return names
+
+
+def toy_trigger_defaults(card: Any, attack: str) -> tuple[dict[str, Any], int | None]:
+    """Trigger params and seed a toy model was poisoned with (card history), else the toy world's defaults."""
+    for entry in reversed(list(getattr(card, "history", None) or [])):
+        settings = entry.get("settings") if isinstance(entry, dict) else None
+        if isinstance(settings, dict) and settings.get("attack") == attack:
+            return dict(settings.get("trigger_params") or {}), settings.get("seed")
+    try:
+        from cleanerclip_tool.toyworld.pretrain import TOY_TRIGGER_PARAMS
+    except ImportError:
+        return {}, None
+    return dict(TOY_TRIGGER_PARAMS.get(attack, {})), None
+
+
+def artefact_params(attack: str, trigger_file: Path | None) -> dict[str, Any]:
+    """Route ``--trigger FILE`` to the parameter of each attack that takes a file."""
+    if trigger_file is None:
+        return {}
+    is_weights = trigger_file.suffix.lower() == ".safetensors"
+    if attack == "ssba" and is_weights:
+        return {"encoder": str(trigger_file)}
+    if attack == "badclip" and not is_weights:
+        return {"patch": str(trigger_file)}
+    if attack == "custom" and not is_weights:
+        return {"image": str(trigger_file)}
+    return {}
+
+
+def render_table(report: dict[str, Any]) -> None:
+    """The paper's Table 1 layout: one row per attack, Top-k BA then Top-k ASR columns."""
+    from rich.table import Table
+
+    ks = [str(k) for k in report["topk"]]
+    table = Table(title=f"scan of {report['model'].get('source', '?')} on {report['eval_data']}", title_justify="left")
+    table.add_column("attack")
+    for k in ks:
+        table.add_column(f"BA@{k}", justify="right")
+    for k in ks:
+        table.add_column(f"ASR@{k}", justify="right")
+    table.add_column("ASR toward")
+    table.add_column("trigger pulls to (share, growth)")
+    table.add_column("n clean / trig", justify="right")
+    table.add_column("s", justify="right")
+    for row in report["results"]:
+        toward = row["target"] if row["target"] is not None else f"{row['asr_target']} (auto)"
+        table.add_row(
+            row["attack"],
+            *[f"{100 * row['ba'][k]:.1f}" for k in ks],
+            *[f"{100 * row['asr'][k]:.1f}" for k in ks],
+            toward,
+            f"{row['discovered_target']} ({100 * row['discovered_share']:.1f}%, "
+            f"{100 * row['discovered_growth']:+.1f})",
+            f"{row['n_clean']} / {row['n_triggered']}",
+            f"{row['seconds']:.1f}",
+        )
+    console.print(table, width=max(console.width, 150))  # Table 1 is wide; do not squash it to 80 columns
+    console.print(
+        f"{report['asr_convention_note']}; rates in %; {report['classes']} classes, templates: "
+        f"{report['templates']}; device {report['device']} ({report['precision']})",
+        markup=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("scan")
+    @handle_errors
+    def scan_command(
+        model: str = typer.Argument(..., help="MODEL spec: file, folder, hf-hub:ORG/NAME, ARCH:TAG or toy:NAME."),
+        attack: str = typer.Option(
+            "all",
+            "--attack",
+            "-a",
+            help="Attack name(s), comma-separated, or 'all' (the "
+            "paper's six: badnet, blended, sig, wanet, ssba, badclip).",
+        ),
+        eval_data: Path | None = typer.Option(
+            None,
+            "--eval-data",
+            help="ImageFolder: one sub-folder per class (toy-world models default to the toy world's test split).",
+        ),
+        classnames: Path | None = typer.Option(None, "--classnames", help="Class names: 'folder<TAB>name' lines."),
+        templates: str | None = typer.Option(
+            None, "--templates", help="openai | simple (default: the eval folder's templates.txt, else openai)."
+        ),
+        topk: str = typer.Option("1,3,5,10", "--topk", help="Comma-separated k values."),
+        target: str = typer.Option("auto", "--target", help="Target class, or 'auto' to discover it per attack."),
+        limit: int | None = typer.Option(None, "--limit", min=1, help="Scan a seeded random subset of N images."),
+        trigger: Path | None = typer.Option(
+            None,
+            "--trigger",
+            help="Trigger artefact: a patch image (badclip), your image (custom) or an SSBA encoder (.safetensors).",
+        ),
+        param: list[str] | None = typer.Option(
+            None, "--param", help="Trigger parameter [attack.]name=value (repeatable), e.g. badnet.size_px=5."
+        ),
+        asr_include_target: bool = typer.Option(
+            False, "--asr-include-target", help="Count target-class images in ASR too (BadCLIP's convention)."
+        ),
+        batch_size: int = typer.Option(128, "--batch-size", min=1),
+        workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader workers (default: auto)."),
+        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+        seed: int = typer.Option(0, "--seed", help="Seed of the triggers and of --limit's subset."),
+        json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+        out: Path | None = typer.Option(None, "--out", help="Also write the JSON report to this file."),
+        arch: str | None = typer.Option(None, "--arch", help="Architecture when a weights file does not carry it."),
+        trust_checkpoint: bool = typer.Option(
+            False, "--trust-checkpoint", help="Allow pickled checkpoints (can run code)."
+        ),
+    ) -> None:
+        """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger."""
+        ks = parse_int_list(topk, "--topk")
+        if templates is not None and templates not in ("openai", "simple"):
+            raise typer.BadParameter("use openai or simple", param_hint="--templates")
+        names = parse_attacks(attack)
+        overrides = parse_params(param, names)
+        if trigger is not None and not trigger.is_file():
+            raise BadInputError("trigger file not found", where=trigger)
+
+        from cleanerclip_tool.attacks import get_trigger
+        from cleanerclip_tool.eval.evalset import load_eval_set
+        from cleanerclip_tool.eval.scan import resolve_device, scan
+        from cleanerclip_tool.models.load import load_model
+
+        device = resolve_device(device)
+        with EventRenderer(quiet=json_out) as render:
+            loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, device=device, on_event=render)
+            toy = _is_toy(loaded.card)
+            if eval_data is None:
+                if not toy:
+                    raise BadInputError(
+                        "--eval-data is required (an ImageFolder: one sub-folder per class)", where="--eval-data"
+                    )
+                from cleanerclip_tool.toyworld import default_world
+
+                eval_data = default_world(on_event=render).test
+            eval_set = load_eval_set(eval_data, classnames_file=classnames)
+            triggers = []
+            for name in names:
+                params, toy_seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
+                params.update(artefact_params(name, trigger))
+                params.update(overrides[name])
+                triggers.append(get_trigger(name, seed=seed if toy_seed is None else int(toy_seed), **params))
+            report = scan(
+                loaded,
+                eval_set,
+                triggers,
+                target=None if target.strip().lower() == "auto" else target,
+                topk=ks,
+                limit=limit,
+                batch_size=batch_size,
+                device=device,
+                workers=workers,
+                seed=seed,
+                templates=templates,
+                asr_convention="include" if asr_include_target else "exclude",
+                on_event=render,
+            ).to_dict()
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        if json_out:
+            print_json(report)
+        else:
+            render_table(report)
+            if out is not None:
+                console.print(f"report written to {out}", markup=False)
+
+
+def _is_toy(card: Any) -> bool:
+    try:
+        from cleanerclip_tool.toyworld.registry import is_toy_model
+    except ImportError:
+        return False
+    return bool(is_toy_model(card))

@@ -1,0 +1,157 @@
+"""``cleanerclip trigger train-ssba | optimize-badclip``: build the artefacts two triggers need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cleanerclip_tool.cli.common import console, handle_errors, print_json
+from cleanerclip_tool.errors import BadInputError
+
+trigger_app = typer.Typer(
+    name="trigger", help="Build trigger artefacts: an SSBA encoder, a BadCLIP patch.", no_args_is_help=True
+)
+
+
+@trigger_app.command("train-ssba")
+@handle_errors
+def train_ssba(
+    data: Path = typer.Argument(..., help="DATA (captions CSV or folder) whose images train the encoder."),
+    out: Path = typer.Option(..., "--out", help="Output .safetensors file (encoder + decoder)."),
+    image_size: int = typer.Option(
+        32, "--image-size", min=8, help="Training resolution (the encoder is convolutional and applies at any size)."
+    ),
+    bits: int = typer.Option(32, "--bits", min=1, help="Code length."),
+    epsilon: float = typer.Option(8 / 255, "--epsilon", help="Bound on |residual| (0..1 pixel scale)."),
+    steps: int = typer.Option(300, "--steps", min=1),
+    batch_size: int = typer.Option(32, "--batch-size", min=2),
+    max_images: int = typer.Option(2000, "--max-images", min=2, help="Train on at most this many images."),
+    seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train a small StegaStamp-style encoder/decoder for the ssba trigger (CPU: a minute at 32x32)."""
+    import numpy as np
+
+    from cleanerclip_tool.attacks.stegastamp import StegaConfig, train_stegastamp
+    from cleanerclip_tool.cli.commands.scan import EventRenderer
+    from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.data.images import open_rgb
+
+    if out.suffix != ".safetensors":
+        raise BadInputError("the encoder is written as .safetensors", where=out)
+    if out.exists() and not overwrite:
+        raise BadInputError("output exists", where=out, hint="pass --overwrite")
+    if not 0 < epsilon <= 1:
+        raise BadInputError("epsilon must be in (0, 1]", where="--epsilon")
+    table = load_caption_table(data)
+    rows = table.rows
+    if len(rows) > max_images:
+        keep = np.sort(np.random.default_rng(seed).choice(len(rows), max_images, replace=False))
+        rows = [rows[i] for i in keep]
+    images = [open_rgb(r.image) for r in rows]
+    with EventRenderer(quiet=json_out) as render:
+        result = train_stegastamp(
+            images,
+            out,
+            config=StegaConfig(n_bits=bits, epsilon=epsilon),
+            image_size=image_size,
+            steps=steps,
+            batch_size=batch_size,
+            seed=seed,
+            on_event=render,
+        )
+    doc = {
+        "out": str(result.out),
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "bit_accuracy": result.bit_accuracy,
+        "mean_abs_residual": result.mean_abs_residual,
+        "psnr": result.psnr,
+        "images": len(images),
+    }
+    if json_out:
+        print_json(doc)
+    else:
+        console.print(
+            f"SSBA encoder written to {result.out}: bit accuracy {100 * result.bit_accuracy:.1f}%, "
+            f"mean |residual| {result.mean_abs_residual:.2f}/255, PSNR {result.psnr:.1f} dB, "
+            f"{result.seconds:.0f} s",
+            markup=False,
+        )
+
+
+@trigger_app.command("optimize-badclip")
+@handle_errors
+def optimize_badclip(
+    model: str = typer.Argument(..., help="MODEL spec to optimise the patch against."),
+    data: Path = typer.Option(
+        ..., "--data", help="DATA: captions CSV or folder (captions mentioning the target are the target class)."
+    ),
+    target: str = typer.Option(..., "--target", help="Target label (a word in the captions)."),
+    out: Path = typer.Option(..., "--out", help="Output PNG of the patch."),
+    size_px: int | None = typer.Option(
+        None, "--size-px", min=1, help="Patch side in pixels at the model's input size (default: 16/224 of it)."
+    ),
+    steps: int = typer.Option(300, "--steps", min=1),
+    batch_size: int = typer.Option(32, "--batch-size", min=2),
+    lr: float = typer.Option(0.01, "--lr"),
+    pull_weight: float = typer.Option(1.0, "--pull-weight", help="Weight of the pull toward target images."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device"),
+    arch: str | None = typer.Option(None, "--arch"),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint"),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Optimise a BadCLIP patch against MODEL and save it as a PNG (scan with --trigger patch.png)."""
+    from cleanerclip_tool.attacks.badclip_optimize import optimize_badclip_patch
+    from cleanerclip_tool.cli.commands.scan import EventRenderer
+    from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.eval.scan import resolve_device
+    from cleanerclip_tool.models.load import load_model
+
+    if out.exists() and not overwrite:
+        raise BadInputError("output exists", where=out, hint="pass --overwrite")
+    device = resolve_device(device)
+    table = load_caption_table(data)
+    with EventRenderer(quiet=json_out) as render:
+        loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, device=device, on_event=render)
+        result = optimize_badclip_patch(
+            loaded,
+            table,
+            target,
+            out,
+            size_px=size_px,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            pull_weight=pull_weight,
+            seed=seed,
+            device=device,
+            on_event=render,
+        )
+    doc = {
+        "out": str(result.out),
+        "side": result.side,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "final_loss": result.final_loss,
+        "target_similarity": result.target_similarity,
+        "clean_similarity": result.clean_similarity,
+        "target_rows": result.target_rows,
+        "source_rows": result.source_rows,
+    }
+    if json_out:
+        print_json(doc)
+    else:
+        console.print(
+            f"BadCLIP patch ({result.side}x{result.side}) written to {result.out}: cos to target "
+            f"{result.clean_similarity:.3f} -> {result.target_similarity:.3f}, {result.seconds:.0f} s",
+            markup=False,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(trigger_app, name="trigger")
