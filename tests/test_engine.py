@@ -66,6 +66,7 @@ def test_each_method_trains_and_lowers_its_loss(table, tmp_path: Path, method: s
     assert summary["method"] == method and summary["final_losses"]["clip"] is not None
 
 
+@pytest.mark.slow  # three short runs: ~25 s on an idle 2-core machine
 def test_stop_then_resume_equals_uninterrupted(table, tmp_path: Path) -> None:
     full = purify(tiny_loaded(), table, _config(tmp_path / "full", "cleanerclip"), subcaptioner=FakeSubCaptioner())
 
@@ -102,7 +103,7 @@ def test_checkpoints_are_pruned_and_weights_only(table, tmp_path: Path) -> None:
     purify(
         tiny_loaded(),
         table,
-        _config(tmp_path / "o", "ft", checkpoint_every=1, keep_checkpoints=2),
+        _config(tmp_path / "o", "ft", epochs=1, checkpoint_every=1, keep_checkpoints=2),
         subcaptioner=FakeSubCaptioner(),
     )
     kept = list_checkpoints(tmp_path / "o")

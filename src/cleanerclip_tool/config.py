@@ -62,6 +62,7 @@ class PurifyConfig:
     checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch end
     keep_checkpoints: int = 2
     max_bad_steps: int = 20  # non-finite losses tolerated (each skips its step) before the run stops
+    max_skipped_fraction: float = 0.5  # above this share of bad rows the data is wrong, not noisy: stop
     out: str | None = None
     spacy_model: str | None = None
     wordbanks: str | None = None
@@ -99,6 +100,8 @@ class PurifyConfig:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1 (got {getattr(self, name)})")
+        if not (math.isfinite(self.max_skipped_fraction) and 0 <= self.max_skipped_fraction <= 1):
+            problems.append(f"max_skipped_fraction must be in [0, 1] (got {self.max_skipped_fraction})")
         if self.warmup < 0 or self.workers < 0:
             problems.append("warmup and workers must be >= 0")
         if self.grad_clip is not None and not self.grad_clip > 0:

@@ -131,7 +131,9 @@ def load_caption_table(
     text = raw.decode("utf-8", errors="surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a stray or unclosed quote is a broken row (reported), not a caption that silently
+    # swallows the lines after it up to the end of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:

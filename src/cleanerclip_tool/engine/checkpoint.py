@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 CHECKPOINT_DIR = "checkpoints"
@@ -28,12 +29,18 @@ def checkpoint_path(out: Path, step: int) -> Path:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python's and torch's RNG states as tensors and ints (no pickled objects)."""
+    """Python's, numpy's and torch's RNG states as tensors, ints and floats (no pickled objects)."""
     version, internal, gauss = random.getstate()
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     state: dict[str, Any] = {
         "python_version": int(version),
         "python_state": torch.tensor(internal, dtype=torch.int64),
         "python_gauss": float(gauss) if gauss is not None else None,
+        "numpy_kind": str(np_kind),
+        "numpy_keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+        "numpy_pos": int(np_pos),
+        "numpy_has_gauss": int(np_has_gauss),
+        "numpy_gauss": float(np_gauss),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -44,6 +51,11 @@ def rng_state() -> dict[str, Any]:
 def restore_rng_state(state: dict[str, Any]) -> None:
     internal = tuple(int(x) for x in state["python_state"].tolist())
     random.setstate((state["python_version"], internal, state.get("python_gauss")))
+    if "numpy_keys" in state:
+        keys = state["numpy_keys"].numpy().astype(np.uint32)
+        np.random.set_state(
+            (state["numpy_kind"], keys, state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"])
+        )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -295,7 +295,10 @@ def purify(
             for bad in batch["bad_row"].tolist():
                 if bad >= 0:
                     bad_rows.setdefault(bad, "unreadable image (replaced by the next row for this step)")
-            terms = _forward_loss(ddp_model, loss_fn, batch, cfa_tokens, device, autocast, dist)
+            try:
+                terms = _forward_loss(ddp_model, loss_fn, batch, cfa_tokens, device, autocast, dist)
+            except torch.OutOfMemoryError:
+                raise _out_of_memory(config, global_step + 1, out) from None
             finite = bool(torch.isfinite(terms["total"]).item())
             if all_reduce_flag(not finite, dist, device):
                 skipped_steps += 1
@@ -312,10 +315,13 @@ def purify(
                 batch_in_epoch += 1
                 continue
             loss = terms["total"] / config.accum_steps
-            if scaler is not None:
-                scaler.scale(loss).backward()
-            else:
-                loss.backward()
+            try:
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                else:
+                    loss.backward()
+            except torch.OutOfMemoryError:
+                raise _out_of_memory(config, global_step + 1, out) from None
             batch_in_epoch += 1
             samples_seen += batch["image"].shape[0] * dist.world_size
             if batch_in_epoch % config.accum_steps:
@@ -409,6 +415,23 @@ def purify(
         (out / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
         emit(RunFinished(out=str(out), steps=global_step, seconds=seconds, stopped=stopped))
     return result
+
+
+def _out_of_memory(config: PurifyConfig, step: int, out: Path) -> JobFailedError:
+    """A clean stop on OOM. The batch is also the contrastive loss's set of negatives, so a smaller
+    batch changes the objective (gradient accumulation does not give the negatives back): we never
+    shrink it silently, we say what to try and that the last checkpoint is there to resume from."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    smaller = max(1, config.batch_size // 2)
+    return JobFailedError(
+        f"out of memory at step {step} with batch size {config.batch_size} per process",
+        where=out,
+        hint=(
+            f"retry with --batch-size {smaller} (fewer in-batch negatives: the objective changes) "
+            "or --precision bf16/amp; --resume continues from the last checkpoint"
+        ),
+    )
 
 
 def _cfa_tokens(

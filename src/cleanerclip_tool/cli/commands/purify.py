@@ -62,12 +62,21 @@ def purify(
     allow_outside_root: Annotated[
         bool, typer.Option("--allow-outside-root", help="Allow image paths outside the data folder.")
     ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Decode every image first; stop before training if any row is bad.")
+    ] = False,
+    max_skipped_fraction: Annotated[
+        float | None,
+        typer.Option(help=f"Stop when more than this share of rows is bad. [default: {_D.max_skipped_fraction}]"),
+    ] = None,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Fine-tune MODEL on a clean image–caption set to remove a backdoor."""
     import re
+    import signal
+    import threading
     import time
 
     from cleanerclip_tool.cli.progress import TrainingDisplay
@@ -83,6 +92,7 @@ def purify(
         "device": device, "precision": precision, "seed": seed, "workers": workers,
         "checkpoint_every": checkpoint_every, "spacy_model": spacy_model, "wordbanks": wordbanks,
         "image_key": image_key, "caption_key": caption_key, "out": str(out) if out else None,
+        "max_skipped_fraction": max_skipped_fraction,
     }  # fmt: skip
     cfg = build_purify_config(config, overrides)
     if cfg.out is None:
@@ -91,13 +101,15 @@ def purify(
     out_dir = Path(cfg.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInputError("--out exists and is not a folder", where=out_dir)
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (resume or overwrite):
+    # A folder holding only the skipped.csv of a run stopped by the data checks may be reused.
+    if out_dir.is_dir() and any(p.name != "skipped.csv" for p in out_dir.iterdir()) and not (resume or overwrite):
         raise BadInputError(
             "output folder is not empty", where=out_dir, hint="pass --resume to continue or --overwrite"
         )
     table = load_caption_table(
         data, image_key=cfg.image_key, caption_key=cfg.caption_key, allow_outside_root=allow_outside_root
     )
+    check_skipped(table, out_dir, strict=strict, max_fraction=cfg.max_skipped_fraction)
     if cfg.method == "cleanerclip" and cfg.samples > len(table):
         raise BadInputError(
             f"samples K={cfg.samples} is larger than the data set ({len(table)} usable rows)", where="--samples"
@@ -105,11 +117,66 @@ def purify(
     display = TrainingDisplay(quiet=json_)
     loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, on_event=display)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with display:
-        result = run_purify(loaded, table, cfg, on_event=display, resume=resume)
+    stop, signalled = threading.Event(), []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # Finish the current step, write a checkpoint, then leave with 128 + signal number.
+        signalled.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with display:
+            result = run_purify(loaded, table, cfg, on_event=display, resume=resume, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if signalled:
+        from cleanerclip_tool.cli.common import console
+
+        if json_:
+            print_json(result.summary())
+        console.print(f"stopped by signal at step {result.steps}; continue with --resume --out {out_dir}", markup=False)
+        raise typer.Exit(128 + signalled[0])
     if json_:
         print_json(result.summary())
     else:
         from cleanerclip_tool.cli.common import console
 
         console.print(f"purified model: {result.model_dir or '(stopped; resume with --resume)'}", markup=False)
+
+
+def check_skipped(table: object, out_dir: Path, *, strict: bool, max_fraction: float) -> None:
+    """Stop before training when the data is too broken to train on; write ``skipped.csv`` first.
+
+    ``--strict`` also decodes every image now (the run would otherwise find bad images only when it
+    draws them, and substitute them), so the report is complete before any model is loaded.
+    """
+    from cleanerclip_tool.data.captions import SkippedRow, write_skipped_csv
+    from cleanerclip_tool.data.images import open_rgb
+    from cleanerclip_tool.errors import DataError
+
+    skipped = list(table.skipped)  # type: ignore[attr-defined]
+    rows = table.rows  # type: ignore[attr-defined]
+    if strict:
+        for row in rows:
+            try:
+                open_rgb(row.image)
+            except DataError as exc:
+                skipped.append(SkippedRow(row.line, row.relpath, exc.message))
+        skipped.sort(key=lambda r: r.line)
+    total = len(rows) + len(table.skipped)  # type: ignore[attr-defined]
+    share = len(skipped) / total if total else 0.0
+    if not skipped or (not strict and share <= max_fraction):
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = write_skipped_csv(skipped, out_dir / "skipped.csv")
+    where = table.csv_path  # type: ignore[attr-defined]
+    if strict:
+        raise DataError(f"--strict: {len(skipped)} bad row(s), first at line {skipped[0].line}; see {report}",
+                        where=where)  # fmt: skip
+    raise DataError(
+        f"{len(skipped)} of {total} rows are bad ({share:.0%} > max_skipped_fraction {max_fraction}); see {report}",
+        where=where,
+        hint="fix the data or raise --max-skipped-fraction",
+    )
