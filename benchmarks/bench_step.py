@@ -5,6 +5,7 @@ a batch is in S) a CleanerCLIP step should cost at most 1.10x a CleanCLIP step. 
 worst case, a batch entirely in S (2 extra text passes per row).
 
     python benchmarks/bench_step.py [--arch tiny|ViT-B-32|RN50] [--batch-size 64] [--repeats 10]
+                                    [--device cuda] [--precision fp32|bf16]
 """
 
 from __future__ import annotations
@@ -61,25 +62,57 @@ def make_batch(b: int, size: int, ctx: int, in_s: int, device: torch.device):
     return batch, cfa
 
 
-def time_step(model, method: str, batch, cfa, device, repeats: int) -> float:
-    loss_fn = PurifyLoss(method)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    times = []
+def autocast_for(precision: str, device: torch.device):
+    """The engine's precisions: fp32 runs as is; bf16 autocasts (no GradScaler needed, unlike fp16)."""
+    if precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def one_step(model, loss_fn: PurifyLoss, opt, batch, cfa, device, autocast=contextlib.nullcontext) -> float:
+    """Seconds for one forward + backward + optimizer step."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    terms = _forward_loss(model, loss_fn, batch, cfa, device, autocast, DistInfo())
+    terms["total"].backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def time_steps(model, cases, batch, device, repeats: int, autocast=contextlib.nullcontext) -> list[float]:
+    """Median step time per case. The cases take turns step by step (round-robin), so a slow spell
+    on a shared machine hits them all alike instead of skewing the ratio between them."""
+    runs = [(PurifyLoss(method), torch.optim.AdamW(model.parameters(), lr=1e-5), cfa) for _, method, cfa in cases]
+    times: list[list[float]] = [[] for _ in cases]
     for i in range(repeats + 2):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        terms = _forward_loss(
-            model, loss_fn, batch, cfa if method == "cleanerclip" else {}, device, contextlib.nullcontext, DistInfo()
-        )
-        terms["total"].backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= 2:  # warm-up steps are not counted
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for k, (loss_fn, opt, cfa) in enumerate(runs):
+            seconds = one_step(model, loss_fn, opt, batch, cfa, device, autocast)
+            if i >= 2:  # warm-up rounds are not counted
+                times[k].append(seconds)
+    return [statistics.median(t) for t in times]
+
+
+def peak_memory(model, cases, batch, device, autocast=contextlib.nullcontext) -> list[float | None]:
+    """Peak CUDA memory (MiB) of one step per case, measured alone after the timing (None on CPU).
+
+    The optimizer state is created first (one unmeasured step) so the peak is that of a steady step.
+    """
+    if device.type != "cuda":
+        return [None for _ in cases]
+    peaks: list[float | None] = []
+    for _, method, cfa in cases:
+        loss_fn, opt = PurifyLoss(method), torch.optim.AdamW(model.parameters(), lr=1e-5)
+        one_step(model, loss_fn, opt, batch, cfa, device, autocast)
+        torch.cuda.reset_peak_memory_stats(device)
+        one_step(model, loss_fn, opt, batch, cfa, device, autocast)
+        peaks.append(torch.cuda.max_memory_allocated(device) / 2**20)
+        del opt
+        torch.cuda.empty_cache()
+    return peaks
 
 
 def main() -> None:
@@ -88,31 +121,31 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = parser.parse_args()
     device = torch.device(args.device)
     model, size, ctx = build(args.arch, device)
     b = args.batch_size
     paper_in_s = max(1, round(b * 1000 / 100_000))
-    rows = []
     batch, cfa_paper = make_batch(b, size, ctx, paper_in_s, device)
     _, cfa_full = make_batch(b, size, ctx, b, device)
-    base = None
-    for label, method, cfa in (
+    cases = (
         ("ft", "ft", {}),
         ("cleanclip", "cleanclip", {}),
         (f"cleanerclip (|S|={paper_in_s}, paper K/N)", "cleanerclip", cfa_paper),
         (f"cleanerclip (|S|={b}, whole batch)", "cleanerclip", cfa_full),
-    ):
-        seconds = time_step(model, method, batch, cfa, device, args.repeats)
-        if method == "cleanclip":
-            base = seconds
-        rows.append((label, seconds))
+    )
+    autocast = autocast_for(args.precision, device)
+    medians = time_steps(model, cases, batch, device, args.repeats, autocast)
+    peaks = peak_memory(model, cases, batch, device, autocast)
+    base = medians[1]
     print("\n".join(machine_lines()))
-    print(f"model: {args.arch}  batch {b}  device {device}  median of {args.repeats} steps\n")
-    print(f"| {'method':<38} | {'step ms':>8} | {'samples/s':>9} | {'vs cleanclip':>12} |")
-    print(f"|{'-' * 40}|{'-' * 10}|{'-' * 11}|{'-' * 14}|")
-    for label, seconds in rows:
-        print(f"| {label:<38} | {seconds * 1e3:8.1f} | {b / seconds:9.1f} | {seconds / base:12.2f} |")
+    print(f"model: {args.arch}  batch {b}  device {device}  {args.precision}  median of {args.repeats} steps\n")
+    print(f"| {'method':<38} | {'step ms':>8} | {'samples/s':>9} | {'vs cleanclip':>12} | {'peak MiB':>8} |")
+    print(f"|{'-' * 40}|{'-' * 10}|{'-' * 11}|{'-' * 14}|{'-' * 10}|")
+    for (label, _, _), seconds, peak in zip(cases, medians, peaks, strict=True):
+        mem = f"{peak:8.0f}" if peak is not None else f"{'-':>8}"
+        print(f"| {label:<38} | {seconds * 1e3:8.1f} | {b / seconds:9.1f} | {seconds / base:12.2f} | {mem} |")
 
 
 if __name__ == "__main__":

@@ -50,13 +50,14 @@ class DemoSettings:
     """The schedule of one demo run. ``quick()`` is the ~1 minute variant, the defaults the ~5 minute one.
 
     The learning rate is far above the paper's 1e-5 on purpose: the toy model was pretrained at
-    2e-3 for 780 steps, and a purification of a few dozen steps must move it measurably.
+    2e-3 for 780 steps, and a purification of a few dozen steps must move it measurably (at 5e-4
+    no method moved ASR in 16 steps; at 2e-3 FT took ASR@1 from 74% to 57%, CleanerCLIP to 38%).
     """
 
-    rows: int = 1000  # fine-tune pairs used (of the world's finetune split)
+    rows: int = 768  # fine-tune pairs used (of the world's finetune split)
     epochs: int = 3
     batch_size: int = 64
-    lr: float = 5e-4
+    lr: float = 2e-3
     warmup: int = 10
     samples: int = 256  # CFA's K per epoch (CleanerCLIP)
     eval_limit: int | None = None  # test images for the before/after scans (None: the whole split)
@@ -247,7 +248,10 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
         epochs = [h["epoch"] for h in row["history"]]
         for ax, key in zip(axes, ("asr_top1", "ba_top1"), strict=True):
             ax.plot(epochs, [h.get(key, float("nan")) for h in row["history"]], marker="o", label=row["label"])
+    from matplotlib.ticker import MaxNLocator
+
     for ax, title in zip(axes, ("ASR@1 (%)", "BA@1 (%)"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
