@@ -26,6 +26,15 @@ app = typer.Typer(
 # Only commands that work are listed here; each module defines ``register(app)``.
 COMMAND_MODULES: list[str] = [
     # each helper/feature adds its module name on its own line
+    "info",
+    "fetch",
+    "purify",
+    "augment",
+    "toyworld",
+    "scan",
+    "poison",
+    "trigger",
+    "demo",
 ]
 
 
