@@ -86,14 +86,10 @@ CASES: list = [
     ("trigger-optimize-badclip-missing-data", ["trigger", "optimize-badclip", "toy:clean", "--data", MISSING,
                                                "--target", "heart", "--out", "{out}/p.png"], "cleanerclip-missing"),
     ("demo-unknown-attack", ["demo", "--attack", "nosuchattack", "--out", "{out}"], "nosuchattack"),
-    pytest.param("demo-unknown-device", ["demo", "--device", "quantum", "--out", "{out}", "--quick"], "quantum",
-                 marks=pytest.mark.xfail(strict=True, reason="demo passes --device to torch unchecked: traceback "
-                                         "(cli/commands/demo.py, not this area)"), id="demo-unknown-device"),
+    ("demo-unknown-device", ["demo", "--device", "quantum", "--out", "{out}", "--quick"], "quantum"),
     ("purify-unknown-device", ["purify", "toy:clean", "--data", "{data}", "--device", "quantum", "--out", "{out}"],
      "device"),
-    pytest.param("scan-unknown-device", ["scan", "toy:clean", "--device", "quantum", "--limit", "4"], "quantum",
-                 marks=pytest.mark.xfail(strict=True, reason="scan passes --device to torch unchecked: exit 1 "
-                                         "(cli/commands/scan.py / eval/, not this area)"), id="scan-unknown-device"),
+    ("scan-unknown-device", ["scan", "toy:clean", "--device", "quantum", "--limit", "4"], "quantum"),
     ("tui-unknown-option", ["tui", "--no-such-flag"], "no-such-flag"),
 ]  # fmt: skip
 

@@ -112,6 +112,11 @@ class _ScanImages(torch.utils.data.Dataset):
 
 
 def resolve_device(device: str) -> str:
+    """``auto`` → cuda when available, else cpu; anything but cpu / cuda / cuda:N is bad input."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise BadInputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)", where="--device")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
