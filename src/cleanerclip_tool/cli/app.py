@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "scan",
     "poison",
     "trigger",
+    "tui",
     "demo",
 ]
 

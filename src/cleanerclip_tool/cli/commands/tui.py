@@ -1,0 +1,20 @@
+"""``cleanerclip tui``: the Textual app over the same library calls (imported only when run)."""
+
+from __future__ import annotations
+
+import typer
+
+from cleanerclip_tool.cli.common import handle_errors
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tui")
+    @handle_errors
+    def tui_command(
+        model: str | None = typer.Option(None, "--model", "-m", help="MODEL spec to prefill (e.g. toy:badnet)."),
+        data: str | None = typer.Option(None, "--data", "-d", help="Caption CSV or folder to prefill."),
+    ) -> None:
+        """Open the terminal UI: model → data → configure → run → scan, keyboard first."""
+        from cleanerclip_tool.tui import run_tui
+
+        run_tui(model=model, data=data)

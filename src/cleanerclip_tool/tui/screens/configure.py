@@ -1,0 +1,230 @@
+"""Configure pane: the PurifyConfig fields as a form; every value is checked by the library's own validate()."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, Static
+
+from cleanerclip_tool.config import METHODS, PRECISIONS, PurifyConfig
+from cleanerclip_tool.tui.messages import StartRun
+
+DEFAULT_TOML = "cleanerclip-tui.toml"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # PurifyConfig attribute
+    label: str
+    kind: type  # int, float or str
+    choices: tuple[str, ...] = ()  # a Select instead of an Input
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("method", "method", str, METHODS),
+    Field("samples", "samples K", int),
+    Field("lambda1", "λ1", float),
+    Field("lambda2", "λ2", float),
+    Field("tau_pos", "τ+", float),
+    Field("tau_neg", "τ−", float),
+    Field("epochs", "epochs", int),
+    Field("batch_size", "batch size", int),
+    Field("lr", "learning rate", float),
+    Field("workers", "data workers", int),
+    Field("device", "device", str),
+    Field("precision", "precision", str, PRECISIONS),
+    Field("out", "out folder", str),
+)
+
+
+def field_errors(values: dict[str, str], rows: int | None) -> tuple[dict[str, str], PurifyConfig | None]:
+    """Per-field messages for the form's text values, and the config when there are none.
+
+    Parsing is the form's job; range rules come from ``PurifyConfig.validate`` (split per field) so
+    the TUI can never accept what the CLI would refuse. ``rows`` (usable data rows, if loaded) adds
+    the engine's data-size checks.
+    """
+    errors: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    for f in FIELDS:
+        text = values.get(f.name, "").strip()
+        if f.kind is str:
+            parsed[f.name] = text or None
+            continue
+        try:
+            value = f.kind(text)
+        except ValueError:
+            errors[f.name] = f"not a{'n integer' if f.kind is int else ' number'}: {text!r}"
+            continue
+        if f.kind is float and not math.isfinite(value):
+            errors[f.name] = "must be a finite number"
+            continue
+        parsed[f.name] = value
+    if not parsed.get("out"):
+        errors["out"] = "an output folder is required"
+    if parsed.get("device") is None:
+        parsed["device"] = "auto"
+    if errors:
+        return errors, None
+    config = PurifyConfig(**parsed)
+    for problem in _problems(config):
+        name = problem.split(" ", 1)[0]
+        if name == "warmup":  # "warmup and workers must be >= 0": warmup is not on the form
+            name = "workers"
+        errors.setdefault(name if name in values else "method", problem)
+    if rows is not None and not errors:
+        if config.method == "cleanerclip" and config.samples > rows:
+            errors["samples"] = f"samples K={config.samples} is larger than the data ({rows} rows)"
+        if config.batch_size > rows:
+            errors["batch_size"] = f"batch size {config.batch_size} is larger than the data ({rows} rows)"
+    return errors, (None if errors else config)
+
+
+def _problems(config: PurifyConfig) -> list[str]:
+    from cleanerclip_tool.errors import BadInputError
+
+    try:
+        config.validate()
+    except BadInputError as exc:
+        return [p.strip() for p in exc.message.split(";") if p.strip()]
+    return []
+
+
+class ConfigureScreen(VerticalScroll):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+t", "start", "Start"),
+        Binding("ctrl+s", "save", "Save TOML"),
+        Binding("ctrl+l", "load", "Load TOML"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        defaults = PurifyConfig()
+        for f in FIELDS:
+            with Horizontal(classes="field", id=f"row-{f.name}"):
+                yield Label(f.label, classes="field-label")
+                value = getattr(defaults, f.name)
+                if f.choices:
+                    yield Select([(c, c) for c in f.choices], value=value, allow_blank=False, id=f"f-{f.name}",
+                                 compact=True)
+                else:
+                    yield Input("" if value is None else str(value), id=f"f-{f.name}", compact=True)
+                yield Static("", classes="field-error", id=f"e-{f.name}")
+        with Horizontal(classes="row"):
+            yield Label("TOML file", classes="field-label")
+            yield Input(DEFAULT_TOML, id="toml-path", compact=True)
+        with Horizontal(classes="row buttons"):
+            yield Button("Start", id="start", variant="success", compact=True, disabled=True)
+            yield Button("Save", id="save", compact=True)
+            yield Button("Load", id="load-toml", compact=True)
+        yield Static("", id="config-status", classes="status")
+
+    def on_mount(self) -> None:
+        self.revalidate()
+
+    # --- form <-> config ----------------------------------------------------------------------
+    def values(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for f in FIELDS:
+            widget = self.query_one(f"#f-{f.name}")
+            blank = isinstance(widget, Select) and widget.value is Select.BLANK
+            out[f.name] = "" if blank else str(widget.value)
+        return out
+
+    def fill(self, config: PurifyConfig) -> None:
+        for f in FIELDS:
+            value = getattr(config, f.name)
+            widget = self.query_one(f"#f-{f.name}")
+            widget.value = value if isinstance(widget, Select) else ("" if value is None else str(value))
+        self.revalidate()
+
+    def suggest_out(self, model_spec: str) -> None:
+        """An out folder named after the model, filled only while the field is empty."""
+        box = self.query_one("#f-out", Input)
+        if not box.value.strip():
+            stem = Path(model_spec.split(":")[-1]).name or "model"
+            box.value = f"purified-{stem}"
+
+    def revalidate(self) -> PurifyConfig | None:
+        session = getattr(self.app, "session", None)
+        table = getattr(session, "table", None)
+        errors, config = field_errors(self.values(), len(table.rows) if table is not None else None)
+        for f in FIELDS:
+            message = errors.get(f.name, "")
+            self.query_one(f"#e-{f.name}", Static).update(message)
+            self.query_one(f"#row-{f.name}").set_class(bool(message), "invalid")
+        missing = [what for what, ok in (("a model", session and session.loaded), ("data", table)) if not ok]
+        start = self.query_one("#start", Button)
+        start.disabled = config is None or bool(missing)
+        if config is None:
+            self.set_status(f"{len(errors)} field(s) need fixing before Start")
+        elif missing:
+            self.set_status(f"form is valid; resolve {' and '.join(missing)} before Start")
+        else:
+            self.set_status("ready: Start (ctrl+t) trains in the Run pane")
+        if session is not None:
+            session.config = config
+        return config
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self, event: Input.Changed | Select.Changed) -> None:
+        if event.control.id != "toml-path":
+            self.revalidate()
+
+    # --- actions -------------------------------------------------------------------------------
+    def action_start(self, resume: bool = False) -> None:
+        config = self.revalidate()
+        if config is None or self.query_one("#start", Button).disabled:
+            self.set_status("Start is disabled: fix the marked fields (and resolve model and data) first")
+            return
+        self.post_message(StartRun(config, resume=resume))
+
+    def action_save(self) -> None:
+        from cleanerclip_tool.config import dump_toml
+
+        config = self.revalidate()
+        if config is None:
+            self.set_status("cannot save: fix the marked fields first")
+            return
+        path = Path(self.query_one("#toml-path", Input).value.strip() or DEFAULT_TOML)
+        try:
+            path.write_text(dump_toml(config), encoding="utf-8")
+        except OSError as exc:
+            self.set_status(f"cannot write {path}: {exc}")
+            return
+        self.set_status(f"saved {path}")
+
+    def action_load(self) -> None:
+        from cleanerclip_tool.config import build_purify_config
+        from cleanerclip_tool.errors import BadInputError
+
+        path = Path(self.query_one("#toml-path", Input).value.strip() or DEFAULT_TOML)
+        try:
+            config = build_purify_config(path)
+        except BadInputError as exc:
+            self.set_status(str(exc))
+            return
+        self.fill(config)
+        self.set_status(f"loaded {path}")
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#load-toml")
+    def _load_pressed(self) -> None:
+        self.action_load()
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#config-status", Static).update(text)

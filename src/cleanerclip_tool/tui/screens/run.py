@@ -1,0 +1,150 @@
+"""Run pane: purify() in a worker thread; its events drive the progress line, the loss chart and the log."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Log, ProgressBar, Static
+
+from cleanerclip_tool.tui.messages import LibraryEvent, RunDone, WorkFailed, describe_error
+from cleanerclip_tool.tui.widgets.losschart import LossChart
+
+
+def format_eta(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class RunScreen(Vertical):
+    """Holds the stop event: Stop sets it, the engine stops after the step and keeps its checkpoint."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+x", "stop", "Stop"),
+        Binding("ctrl+g", "resume", "Resume"),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stop_event = threading.Event()
+        self.running = False
+        self.last_config: Any = None
+        self.checkpoints: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("idle: configure a run and press Start (F3, ctrl+t)", id="run-progress", classes="status")
+        yield ProgressBar(total=100, show_eta=False, id="run-bar")
+        with Horizontal(id="run-body"):
+            yield LossChart(id="loss-chart")
+            yield Log(id="run-log", max_lines=2000)
+        yield Static("checkpoints: none yet", id="checkpoints")
+
+    # --- starting and stopping ----------------------------------------------------------------
+    def start(self, config: Any, resume: bool = False) -> bool:
+        """Start purify() with ``config``; False (and a log line) when a run is already going."""
+        session = self.app.session
+        if self.running:
+            self.log_line("a run is already going; Stop it first")
+            return False
+        if session.loaded is None or session.table is None:
+            self.log_line("resolve a model and load data first")
+            return False
+        self.stop_event = threading.Event()
+        self.running = True
+        self.last_config = config
+        if not resume:
+            self.query_one(LossChart).reset()
+            self.checkpoints = []
+        self.log_line(f"{'resuming' if resume else 'starting'} {config.method} into {config.out}")
+        self.purify_worker(session.loaded, session.table, config, resume, self.stop_event)
+        return True
+
+    def action_stop(self) -> None:
+        if not self.running:
+            self.log_line("nothing to stop")
+            return
+        self.stop_event.set()
+        self.log_line("stop requested: finishing the current step and writing a checkpoint ...")
+
+    def action_resume(self) -> None:
+        if self.running:
+            self.log_line("already running")
+            return
+        if self.last_config is None:
+            self.log_line("nothing to resume: start a run first")
+            return
+        self.start(self.last_config, resume=True)
+
+    @work(thread=True, exclusive=True, group="purify")
+    def purify_worker(self, loaded: Any, table: Any, config: Any, resume: bool, stop: threading.Event) -> None:
+        from cleanerclip_tool.engine import purify
+
+        try:
+            Path(config.out).mkdir(parents=True, exist_ok=True)
+            result = purify(loaded, table, config, on_event=lambda e: self.post_message(LibraryEvent(e)),
+                            stop=stop, resume=resume)
+        except Exception as exc:
+            self.post_message(WorkFailed("purify", exc))
+            return
+        self.post_message(RunDone(result))
+
+    # --- events from the worker ---------------------------------------------------------------
+    def on_library_event(self, message: LibraryEvent) -> None:
+        from cleanerclip_tool.engine import events as ev
+
+        event = message.event
+        if isinstance(event, ev.RunStarted):
+            bar = self.query_one("#run-bar", ProgressBar)
+            bar.update(total=event.total_steps, progress=event.resumed_from_step)
+            self.log_line(
+                f"run: {event.method}, {event.epochs} epoch(s) x {event.steps_per_epoch} steps, "
+                f"{event.device} {event.precision}"
+                + (f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else "")
+            )
+        elif isinstance(event, ev.EpochStarted):
+            self.log_line(f"epoch {event.epoch}/{event.epochs}: {event.steps} steps, CFA samples {event.cfa_samples}")
+        elif isinstance(event, ev.StepDone):
+            self.query_one("#run-bar", ProgressBar).update(total=event.total_steps, progress=event.step)
+            losses = "  ".join(f"{k} {v:.4f}" for k, v in event.losses.items())
+            self.query_one("#run-progress", Static).update(
+                f"epoch {event.epoch} · step {event.step}/{event.total_steps} · ETA {format_eta(event.eta_seconds)}"
+                f" · {event.samples_per_second:.1f} samples/s · lr {event.lr:.2e}\n{losses}"
+            )
+            self.query_one(LossChart).add_step(event.step, event.losses)
+        elif isinstance(event, ev.CheckpointWritten):
+            self.checkpoints.append(f"step {event.step}: {event.path}")
+            self.query_one("#checkpoints", Static).update("checkpoints: " + " | ".join(self.checkpoints[-2:]))
+            self.log_line(f"checkpoint at step {event.step}: {event.path}")
+        elif isinstance(event, ev.StepSkipped):
+            self.log_line(f"step {event.step} skipped ({event.reason}); {event.count} so far")
+        elif isinstance(event, ev.EvalDone):
+            self.log_line(f"eval after epoch {event.epoch}: {event.metrics}")
+        elif isinstance(event, ev.RunFinished):
+            self.log_line(f"{'stopped' if event.stopped else 'finished'}: {event.steps} steps in {event.seconds:.1f}s")
+        else:
+            text = getattr(event, "message", None)
+            if text:
+                self.log_line(str(text))
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.running = False
+        self.log_line(f"{message.what} failed: {describe_error(message.error)}")
+        self.query_one("#run-progress", Static).update(f"failed: {describe_error(message.error)}")
+
+    def on_run_done(self, message: RunDone) -> None:
+        self.running = False
+        result = message.result
+        if result.stopped:
+            state = f"stopped at step {result.steps}; checkpoint kept in {result.out} (Resume: ctrl+g)"
+        else:
+            state = f"done: {result.steps} steps in {result.seconds:.1f}s; purified model: {result.model_dir}"
+        self.query_one("#run-progress", Static).update(state)
+        self.log_line(state)
+
+    def log_line(self, text: str) -> None:
+        self.query_one("#run-log", Log).write_line(text)

@@ -1,0 +1,161 @@
+"""Scan pane: Top-k BA / ASR of the original model and of the purified one, side by side."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
+
+from cleanerclip_tool.tui.messages import LibraryEvent, ScanDone, WorkFailed, describe_error
+
+TOPK = (1, 5)
+DEFAULT_ATTACKS = ("badnet",)
+
+
+def comparison_rows(reports: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per attack: BA@k and ASR@k (in %) before | after; '-' where a model was not scanned."""
+    attacks: list[str] = []
+    for report in reports.values():
+        attacks += [r["attack"] for r in report["results"] if r["attack"] not in attacks]
+    rows = []
+    for attack in attacks:
+        cells = [attack]
+        found = {
+            which: next((r for r in reports[which]["results"] if r["attack"] == attack), None) if which in reports
+            else None
+            for which in ("before", "after")
+        }
+        toward = next((r.get("asr_target") or r.get("target") for r in found.values() if r), "")
+        cells.append(str(toward or "-"))
+        for metric in ("ba", "asr"):
+            for k in TOPK:
+                for which in ("before", "after"):
+                    row = found[which]
+                    cells.append(f"{100 * row[metric][str(k)]:.1f}" if row else "-")
+        rows.append(tuple(cells))
+    return rows
+
+
+class ScanScreen(Vertical):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "scan", "Run scan")]
+
+    def compose(self) -> ComposeResult:
+        from cleanerclip_tool.attacks import list_triggers
+
+        with Horizontal(id="scan-top"):
+            yield SelectionList[str](
+                *[(name, name, name in DEFAULT_ATTACKS) for name in list_triggers()], id="attacks"
+            )
+            with Vertical(id="scan-form"):
+                yield Label("eval data: an ImageFolder (empty: the toy world's test split for toy models)",
+                            classes="hint")
+                yield Input(placeholder="path/to/imagefolder", id="eval-path", compact=True)
+                with Horizontal(classes="row"):
+                    yield Label("limit images", classes="field-label")
+                    yield Input("200", id="scan-limit", compact=True)
+                yield Button("Scan", id="run-scan", variant="primary", compact=True)
+                yield Static("", id="scan-status", classes="status")
+        yield DataTable(id="scan-table", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#attacks").border_title = "attacks"
+        table = self.query_one("#scan-table", DataTable)
+        columns = ["attack", "toward"]
+        for metric in ("BA", "ASR"):
+            for k in TOPK:
+                columns += [f"{metric}@{k} before", f"{metric}@{k} after"]
+        table.add_columns(*columns)
+        table.border_title = "Top-k rates in %: original model (before) vs. purified (after)"
+
+    def action_scan(self) -> None:
+        session = self.app.session
+        if session.model_spec is None:
+            self.set_status("resolve a model first (F1)", error=True)
+            return
+        attacks = list(self.query_one("#attacks", SelectionList).selected)
+        if not attacks:
+            self.set_status("choose at least one attack", error=True)
+            return
+        limit_text = self.query_one("#scan-limit", Input).value.strip()
+        if limit_text and not (limit_text.isdigit() and int(limit_text) > 0):
+            self.set_status("limit must be a positive whole number (or empty for all)", error=True)
+            return
+        models = {"before": session.model_spec}
+        if session.purified_dir is not None:
+            models["after"] = str(session.purified_dir)
+        eval_path = self.query_one("#eval-path", Input).value.strip() or None
+        self.set_status(f"scanning {', '.join(models)} with {', '.join(attacks)} ...")
+        self.scan_worker(models, attacks, eval_path, int(limit_text) if limit_text else None)
+
+    @on(Button.Pressed, "#run-scan")
+    @on(Input.Submitted)
+    def _scan_pressed(self) -> None:
+        self.action_scan()
+
+    @work(thread=True, exclusive=True, group="scan")
+    def scan_worker(self, models: dict[str, str], attacks: list[str], eval_path: str | None, limit: int | None) -> None:
+        """The same calls as ``cleanerclip scan``; the original is reloaded because purify trains in place."""
+        from cleanerclip_tool.attacks import get_trigger
+        from cleanerclip_tool.cli.commands.scan import toy_trigger_defaults
+        from cleanerclip_tool.eval.evalset import load_eval_set
+        from cleanerclip_tool.eval.scan import scan
+        from cleanerclip_tool.models.load import load_model
+        from cleanerclip_tool.toyworld.registry import is_toy_model
+
+        def emit(event: Any) -> None:
+            self.post_message(LibraryEvent(event))
+
+        reports: dict[str, dict[str, Any]] = {}
+        try:
+            for which, spec in models.items():
+                loaded = load_model(spec, on_event=emit)
+                toy = is_toy_model(loaded.card)
+                path = eval_path
+                if path is None:
+                    if not toy:
+                        from cleanerclip_tool.errors import BadInputError
+
+                        raise BadInputError("eval data is required for non-toy models", where="eval data")
+                    from cleanerclip_tool.toyworld import default_world
+
+                    path = str(default_world(on_event=emit).test)
+                eval_set = load_eval_set(path)
+                triggers = []
+                for name in attacks:
+                    params, seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
+                    triggers.append(get_trigger(name, seed=0 if seed is None else int(seed), **params))
+                report = scan(loaded, eval_set, triggers, topk=TOPK, limit=limit, workers=0, on_event=emit)
+                reports[which] = report.to_dict()
+        except Exception as exc:
+            self.post_message(WorkFailed("scan", exc))
+            return
+        self.post_message(ScanDone(reports))
+
+    def on_library_event(self, message: LibraryEvent) -> None:
+        event = message.event
+        text = getattr(event, "message", None) or getattr(event, "description", None)
+        if text:
+            self.set_status(str(text))
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.set_status(f"{message.what} failed: {describe_error(message.error)}", error=True)
+
+    def on_scan_done(self, message: ScanDone) -> None:
+        table = self.query_one("#scan-table", DataTable)
+        table.clear()
+        for row in comparison_rows(message.reports):
+            table.add_row(*row)
+        first = next(iter(message.reports.values()))
+        self.set_status(
+            f"scanned {' and '.join(message.reports)} on {first['eval_data']} ({first['classes']} classes); "
+            f"{first['asr_convention_note']}"
+        )
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        status = self.query_one("#scan-status", Static)
+        status.update(text)
+        status.set_class(error, "error")

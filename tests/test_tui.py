@@ -1,0 +1,98 @@
+"""TUI: the form's validation (library rules, per field), the before/after table, the recent list, and a Pilot check."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cleanerclip_tool.config import PurifyConfig
+from cleanerclip_tool.tui.screens.configure import FIELDS, field_errors
+from cleanerclip_tool.tui.screens.scan import comparison_rows
+
+
+def form(**changes: str) -> dict[str, str]:
+    defaults = PurifyConfig()
+    values = {f.name: "" if getattr(defaults, f.name) is None else str(getattr(defaults, f.name)) for f in FIELDS}
+    values["out"] = "out"
+    values.update(changes)
+    return values
+
+
+def test_defaults_are_valid_and_build_the_config() -> None:
+    errors, config = field_errors(form(), rows=None)
+    assert errors == {}
+    assert config == PurifyConfig(out="out")
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "needle"),
+    [("tau_pos", "0", "tau_pos must be > 0"), ("tau_neg", "-1", "tau_neg must be > 0"),
+     ("samples", "x", "integer"), ("lr", "nan", "finite"), ("epochs", "0", "epochs must be >= 1"),
+     ("out", "", "required"), ("workers", "-1", "workers")],
+)
+def test_bad_values_are_marked_on_their_field(field: str, text: str, needle: str) -> None:
+    errors, config = field_errors(form(**{field: text}), rows=None)
+    assert config is None
+    assert needle in errors[field]
+
+
+def test_data_size_checks_once_data_is_loaded() -> None:
+    errors, config = field_errors(form(samples="30", batch_size="8"), rows=24)
+    assert config is None and "larger than the data (24 rows)" in errors["samples"]
+    errors, _ = field_errors(form(samples="8", batch_size="32"), rows=24)
+    assert "batch size 32" in errors["batch_size"]
+
+
+def test_comparison_rows_put_before_and_after_side_by_side() -> None:
+    def report(ba: float, asr: float) -> dict:
+        return {"results": [{"attack": "badnet", "asr_target": "heart", "target": None,
+                             "ba": {"1": ba, "5": 1.0}, "asr": {"1": asr, "5": asr}}]}
+
+    rows = comparison_rows({"before": report(0.5, 0.9), "after": report(0.45, 0.1)})
+    assert rows == [("badnet", "heart", "50.0", "45.0", "100.0", "100.0", "90.0", "10.0", "90.0", "10.0")]
+    only_before = comparison_rows({"before": report(0.5, 0.9)})
+    assert only_before[0][2:4] == ("50.0", "-")
+
+
+def test_recent_models_are_kept_newest_first(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path))
+    from cleanerclip_tool.tui.state import read_recent, remember_recent
+
+    remember_recent("toy:clean")
+    remember_recent("/m/a")
+    assert remember_recent("toy:clean") == ["toy:clean", "/m/a"]
+    assert read_recent() == ["toy:clean", "/m/a"]
+    (tmp_path / "tui-recent.json").write_text("{broken")
+    assert read_recent() == []
+
+
+def test_pilot_tau_zero_marks_field_and_disables_start(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    from cleanerclip_tool.tui.app import CleanerClipApp
+
+    async def drive() -> None:
+        app = CleanerClipApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f3")
+            await pilot.pause()
+            assert app.query_one("TabbedContent").active == "configure"
+            app.query_one("#f-out").value = str(tmp_path / "out")
+            app.query_one("#f-tau_pos").value = "0"
+            await pilot.pause()
+            assert app.query_one("#row-tau_pos").has_class("invalid")
+            assert "tau_pos must be > 0" in str(app.query_one("#e-tau_pos").render())
+            assert app.query_one("#start").disabled
+            app.query_one("#f-tau_pos").value = "0.5"
+            await pilot.pause()
+            assert not app.query_one("#row-tau_pos").has_class("invalid")
+            assert app.query_one("#start").disabled  # still: no model and no data yet
+            app.query_one("#f-tau_pos").focus()  # pane keys are live while focus is inside the pane
+            await pilot.pause()
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "saved" in str(app.query_one("#config-status").render()), app.focused
+        assert 'tau_pos = 0.5' in (tmp_path / "cleanerclip-tui.toml").read_text()
+
+    asyncio.run(drive())
