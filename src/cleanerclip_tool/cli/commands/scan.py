@@ -10,51 +10,8 @@ from typing import Any
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
+from cleanerclip_tool.cli.render import EventRenderer
 from cleanerclip_tool.errors import BadInputError
-
-
-class EventRenderer:
-    """Rich progress bars on stderr for the library's task events (shared by scan/poison/trigger)."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.quiet = quiet
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            console=console,
-            transient=True,
-            disable=quiet,
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> EventRenderer:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, event: Any) -> None:
-        from cleanerclip_tool.events import Info, TaskFinished, TaskProgress, TaskStarted, Warning
-
-        if isinstance(event, TaskStarted):
-            self.tasks[event.task] = self.progress.add_task(
-                event.description or event.task, total=event.total, metrics=""
-            )
-        elif isinstance(event, TaskProgress) and event.task in self.tasks:
-            metrics = "  ".join(f"{k} {v}" for k, v in event.metrics.items())
-            self.progress.update(self.tasks[event.task], completed=event.completed, total=event.total, metrics=metrics)
-        elif isinstance(event, TaskFinished) and event.task in self.tasks:
-            self.progress.remove_task(self.tasks.pop(event.task))
-        elif isinstance(event, Warning):
-            console.print(f"[yellow]warning:[/] {event.message}", markup=True, highlight=False)
-        elif isinstance(event, Info) and not self.quiet:
-            console.print(event.message, markup=False)
 
 
 def parse_params(items: list[str] | None, attacks: list[str]) -> dict[str, dict[str, Any]]:
@@ -154,8 +111,7 @@ def render_table(report: dict[str, Any]) -> None:
             *[f"{100 * row['ba'][k]:.1f}" for k in ks],
             *[f"{100 * row['asr'][k]:.1f}" for k in ks],
             toward,
-            f"{row['discovered_target']} ({100 * row['discovered_share']:.1f}%, "
-            f"{100 * row['discovered_growth']:+.1f})",
+            f"{row['discovered_target']} ({100 * row['discovered_share']:.1f}%, {100 * row['discovered_growth']:+.1f})",
             f"{row['n_clean']} / {row['n_triggered']}",
             f"{row['seconds']:.1f}",
         )

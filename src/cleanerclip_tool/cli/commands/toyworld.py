@@ -7,53 +7,13 @@ from pathlib import Path
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
+from cleanerclip_tool.cli.render import EventRenderer
 
 toyworld_app = typer.Typer(
     name="toyworld",
     help="The embedded toy world: generate its data, preview it, pretrain tiny (backdoored) CLIPs.",
     no_args_is_help=True,
 )
-
-
-class _ProgressRenderer:
-    """Render the library's task events as Rich progress bars on stderr (live, one bar per task)."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            console=console,
-            transient=False,
-        )
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self) -> _ProgressRenderer:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, event) -> None:
-        from cleanerclip_tool.events import Info, TaskFinished, TaskProgress, TaskStarted, Warning
-
-        if isinstance(event, TaskStarted):
-            self.tasks[event.task] = self.progress.add_task(
-                event.description or event.task, total=event.total, metrics=""
-            )
-        elif isinstance(event, TaskProgress) and event.task in self.tasks:
-            metrics = "  ".join(f"{k} {v}" for k, v in event.metrics.items())
-            self.progress.update(self.tasks[event.task], completed=event.completed, total=event.total, metrics=metrics)
-        elif isinstance(event, TaskFinished) and event.task in self.tasks:
-            task = self.progress.tasks[self.tasks[event.task]]
-            self.progress.update(self.tasks[event.task], completed=task.total or task.completed)
-        elif isinstance(event, (Info, Warning)):
-            self.progress.console.print(event.message, markup=False)
 
 
 @toyworld_app.command("generate")
@@ -70,7 +30,7 @@ def generate(
     """Draw the toy world's train / finetune / test splits as ordinary data folders."""
     from cleanerclip_tool.toyworld.world import generate_world, split_sizes
 
-    with _ProgressRenderer() as render:
+    with EventRenderer(transient=False) as render:
         paths = generate_world(out, seed=seed, size=size, overwrite=overwrite, on_event=render)
     doc = {
         "root": str(paths.root),
@@ -153,7 +113,7 @@ def pretrain_command(
         from cleanerclip_tool.attacks import trigger_class
 
         trigger_class(settings.attack)  # unknown names fail now, not after the world is drawn
-    with _ProgressRenderer() as render:
+    with EventRenderer(transient=False) as render:
         result = pretrain(settings, on_event=render)
     path = save_pretrained(result, out, overwrite=overwrite)
     summary = {**history_entry(result), "out": str(path), "pairs_per_second": round(result.pairs_per_second, 1)}
