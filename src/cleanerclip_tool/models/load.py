@@ -288,6 +288,15 @@ def _offline_hint(spec: str) -> str:
     return f"run `cleanerclip fetch {spec}` with network access (or copy a Hugging Face cache, HF_HOME, here)"
 
 
+def _pretrained_unavailable(spec: str, exc: Exception) -> ModelResolveError:
+    """open_clip wraps download and cache failures in many types; all mean the same to the user."""
+    return ModelResolveError(
+        f"could not get the pretrained weights ({' '.join(str(exc).split())[:120]})",
+        where=spec,
+        hint=_offline_hint(spec),
+    )
+
+
 def download_pretrained_weights(spec: str) -> Path:
     """Fetch the weights of an open_clip ``ARCH:tag`` into open_clip's cache; return the local file."""
     import open_clip
@@ -297,11 +306,7 @@ def download_pretrained_weights(spec: str) -> Path:
         with quiet_open_clip():
             path = open_clip.download_pretrained(open_clip.get_pretrained_cfg(arch, tag))
     except Exception as exc:
-        raise ModelResolveError(
-            f"could not get the pretrained weights ({' '.join(str(exc).split())[:120]})",
-            where=spec,
-            hint=_offline_hint(spec),
-        ) from None
+        raise _pretrained_unavailable(spec, exc) from None
     if not path:
         raise ModelResolveError("open_clip has no download location for this tag", where=spec)
     return Path(path)
@@ -315,11 +320,7 @@ def _load_pretrained(spec: str) -> LoadedModel:
         with quiet_open_clip():
             model, _train, _val = open_clip.create_model_and_transforms(arch, pretrained=tag, weights_only=True)
     except Exception as exc:
-        raise ModelResolveError(
-            f"could not get the pretrained weights ({' '.join(str(exc).split())[:120]})",
-            where=spec,
-            hint=_offline_hint(spec),
-        ) from None
+        raise _pretrained_unavailable(spec, exc) from None
     model_cfg = dict(open_clip.get_model_config(arch) or {})
     loaded = _assemble(
         model, model_cfg, _merged_preprocess_cfg(model), source=spec, kind="pretrained", architecture=arch
