@@ -46,3 +46,33 @@ def test_sigterm_checkpoints_exits_143_and_resume_finishes(tmp_path: Path) -> No
     done = json.loads(resumed.stdout)
     assert done["stopped"] is False and done["steps"] == 12 * (32 // 8)
     assert (out / "model" / "open_clip_model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_sigint_checkpoints_at_the_next_step_and_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) is handled like SIGTERM: the step under way finishes, a checkpoint of it is
+    written, and the exit status is 128 + 2; no KeyboardInterrupt traceback."""
+    loaded = tiny_loaded()
+    model = save_model(loaded.model, tmp_path / "model", loaded.card)
+    data = draw_caption_set(tmp_path / "data", n=32)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "cleanerclip_tool", "purify", str(model), "--data", str(data), "--out", str(out),
+            "--method", "ft", "--epochs", "40", "--batch-size", "8", "--lr", "1e-3", "--warmup", "1",
+            "--workers", "0", "--checkpoint-every", "1000", "--json"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while latest_valid_checkpoint(out) is None:  # the first epoch-end checkpoint: training is under way
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(0.3)  # land somewhere inside an epoch rather than on its boundary
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    summary = json.loads(stdout)
+    assert summary["stopped"] is True and 0 < summary["steps"] < 40 * 4
+    assert f"stopped by signal at step {summary['steps']}" in stderr
+    _path, state = latest_valid_checkpoint(out)
+    assert state["step"] == summary["steps"]  # the checkpoint holds the last finished step
+    assert not (out / "model").exists()

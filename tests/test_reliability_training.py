@@ -53,24 +53,28 @@ def test_same_seed_same_losses(table, tmp_path: Path) -> None:
 
 
 def test_out_of_memory_stops_cleanly_with_batch_size_advice(table, tmp_path: Path, monkeypatch) -> None:
-    """Promise 7: an OOM in the third step (simulated on the CPU) stops with a message about the
-    batch size and the objective, and the checkpoint of the steps before it is kept."""
+    """Promise 7: an OOM in the third step (simulated on the CPU: from then on a forward pass over more
+    than 2 rows "runs out") stops with the batch size a probe found to fit, a word about the objective,
+    and the checkpoint of the steps before it kept."""
     real = loop._forward_loss
-    calls = []
+    calls: list[int] = []
 
-    def forward_that_runs_out(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
+    def forward_that_runs_out(model, loss_fn, batch, *args, **kwargs):
+        calls.append(batch["image"].shape[0])
+        if len(calls) >= 3 and batch["image"].shape[0] > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(*args, **kwargs)
+        return real(model, loss_fn, batch, *args, **kwargs)
 
     monkeypatch.setattr(loop, "_forward_loss", forward_that_runs_out)
     out = tmp_path / "o"
     with pytest.raises(JobFailedError) as info:
         purify(tiny_loaded(), table, _config(out, checkpoint_every=1))
     text = info.value.one_line()
+    assert calls == [8, 8, 8, 4, 2]  # the step, then the probe halving on the same data until 2 fits
     assert "out of memory at step 3 with batch size 8" in text
-    assert "--batch-size 4" in text and "objective changes" in text and "--resume" in text
+    advice = "--batch-size 2 fits; note a smaller batch changes the contrastive objective (fewer in-batch negatives)"
+    assert advice in text
+    assert "--auto-batch" in text and "--resume" in text
     found = ckpt.latest_valid_checkpoint(out)
     assert found is not None and found[1]["step"] == 2
     assert not (out / "model").exists()

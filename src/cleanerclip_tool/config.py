@@ -63,6 +63,12 @@ class PurifyConfig:
     keep_checkpoints: int = 2
     max_bad_steps: int = 20  # non-finite losses tolerated (each skips its step) before the run stops
     max_skipped_fraction: float = 0.5  # above this share of bad rows the data is wrong, not noisy: stop
+    # This many unreadable rows one after another means a broken folder (an unmounted disk, the wrong
+    # root), not noise: stop with a message instead of training on substitutes.
+    max_bad_rows_in_a_row: int = 50
+    # On out-of-memory, lower the batch to the largest size a probe found to fit and go on (warning that
+    # the contrastive objective changed: fewer in-batch negatives) instead of stopping with the advice.
+    auto_batch: bool = False
     out: str | None = None
     spacy_model: str | None = None
     wordbanks: str | None = None
@@ -97,6 +103,7 @@ class PurifyConfig:
             "checkpoint_every",
             "keep_checkpoints",
             "max_bad_steps",
+            "max_bad_rows_in_a_row",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1 (got {getattr(self, name)})")
@@ -104,6 +111,8 @@ class PurifyConfig:
             problems.append(f"max_skipped_fraction must be in [0, 1] (got {self.max_skipped_fraction})")
         if self.warmup < 0 or self.workers < 0:
             problems.append("warmup and workers must be >= 0")
+        if not isinstance(self.auto_batch, bool):
+            problems.append(f"auto_batch must be true or false (got {self.auto_batch!r})")
         if self.grad_clip is not None and not self.grad_clip > 0:
             problems.append(f"grad_clip must be > 0 or unset (got {self.grad_clip})")
         if problems:

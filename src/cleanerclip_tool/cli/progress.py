@@ -13,6 +13,7 @@ from rich.table import Table
 from cleanerclip_tool.cli.common import console
 from cleanerclip_tool.cli.render import print_event
 from cleanerclip_tool.engine.events import (
+    BatchSizeLowered,
     CheckpointWritten,
     EpochStarted,
     EvalDone,
@@ -94,8 +95,14 @@ class TrainingDisplay:
         elif isinstance(event, CheckpointWritten):
             self.status["checkpoint"] = f"{event.path} (step {event.step})"
         elif isinstance(event, StepSkipped):
-            self.status["skipped steps"] = f"{event.count} (last: {event.reason} at step {event.step})"
-            self._plain(f"warning: step {event.step} skipped: {event.reason}", force=True)
+            key = "AMP skipped steps" if "AMP" in event.reason else "skipped steps"
+            self.status[key] = f"{event.count} (last: {event.reason} at step {event.step})"
+            self._warn(f"step {event.step} skipped: {event.reason} ({event.count} so far)")
+        elif isinstance(event, BatchSizeLowered):
+            if self.step_task is not None:
+                self.progress.update(self.step_task, total=event.total_steps)
+            self.status["batch size"] = f"{event.new} (from {event.old} at step {event.step}: objective changed)"
+            self._warn(event.message)
         elif isinstance(event, EvalDone):
             self.status[f"eval epoch {event.epoch}"] = ", ".join(f"{k} {v}" for k, v in event.metrics.items())
         elif isinstance(event, RunFinished):
@@ -111,6 +118,13 @@ class TrainingDisplay:
                 print_event(event)
         if self._live is not None:
             self._live.update(self._panel())
+
+    def _warn(self, line: str) -> None:
+        """A warning line that stays in the scroll-back, above a live display too."""
+        if self._live is not None:
+            self._live.console.print(f"warning: {line}", markup=False, highlight=False)
+        else:
+            console.print(f"warning: {line}", markup=False, highlight=False)
 
     def _plain(self, line: str, force: bool = False) -> None:
         if self._live is None or force:

@@ -18,7 +18,7 @@ from cleanerclip_tool.data.captions import CaptionRow
 from cleanerclip_tool.data.images import open_rgb
 from cleanerclip_tool.errors import DataError
 
-_MAX_SUBSTITUTIONS = 64
+DEFAULT_MAX_BAD_IN_A_ROW = 50  # the home of the value is PurifyConfig.max_bad_rows_in_a_row
 
 
 def item_seed(seed: int, epoch: int, row: int) -> int:
@@ -27,12 +27,16 @@ def item_seed(seed: int, epoch: int, row: int) -> int:
 
 
 class PurifyDataset(Dataset):
-    """Items are dicts: ``image``, ``tokens``, ``row``, ``bad_row`` and, for the in-modal loss, ``aug_image``
-    and ``aug_tokens``.
+    """Items are dicts: ``image``, ``tokens``, ``row``, ``bad_row``, ``bad_walk`` and, for the in-modal
+    loss, ``aug_image`` and ``aug_tokens``.
 
     A row whose image cannot be decoded is replaced by the next decodable row (deterministically)
-    and reported through ``bad_row`` so the run keeps its step count on every rank and can list
-    the row in ``skipped.csv``.
+    and reported through ``bad_row`` so the run keeps its step count on every rank (no rank may
+    yield fewer batches than the others, or the collectives hang) and can list the row in
+    ``skipped.csv``. ``bad_walk`` counts the unreadable rows passed over. When ``max_bad_in_a_row``
+    rows in a row are unreadable the item is a blank placeholder with ``bad_walk`` at that limit:
+    raising here would surface, from a loader worker, as a traceback-wrapped error on one rank
+    only, whereas the flag lets the training loop stop every rank together with a clear message.
     """
 
     def __init__(
@@ -43,8 +47,10 @@ class PurifyDataset(Dataset):
         tokenizer: Callable[[list[str]], torch.Tensor],
         aug_captions: Sequence[str] | None = None,
         seed: int = 0,
+        max_bad_in_a_row: int = DEFAULT_MAX_BAD_IN_A_ROW,
     ) -> None:
         self.rows = list(rows)
+        self.max_bad_in_a_row = max(1, max_bad_in_a_row)
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.aug_captions = list(aug_captions) if aug_captions is not None else None
@@ -64,22 +70,24 @@ class PurifyDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         row, epoch = key
-        bad_row = -1
-        index = row
-        for _ in range(_MAX_SUBSTITUTIONS):
+        index, walked, image = row, 0, None
+        while walked < self.max_bad_in_a_row:
             try:
                 image = open_rgb(self.rows[index].image)
                 break
             except DataError:
-                bad_row = row if bad_row < 0 else bad_row
+                walked += 1
                 index = (index + 1) % len(self.rows)
-        else:
-            raise DataError(f"{_MAX_SUBSTITUTIONS} unreadable images in a row", where=self.rows[row].image)
+        if image is None:  # every row tried was unreadable: a placeholder the loop will not train on
+            from PIL import Image
+
+            image, index = Image.new("RGB", (32, 32)), row
         item: dict[str, Any] = {
             "image": self.preprocess(image),
             "tokens": self.tokenizer([self.rows[index].caption])[0],
             "row": index,
-            "bad_row": bad_row,
+            "bad_row": row if walked else -1,
+            "bad_walk": walked,
         }
         if self.aug_captions is not None:
             with torch.random.fork_rng(devices=[]):

@@ -64,6 +64,21 @@ def all_reduce_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(value.item() > 0)
 
 
+def merge_dicts(local: dict, info: DistInfo) -> dict:
+    """Every rank's ``local`` dict merged (lower ranks win on equal keys): e.g. the unreadable rows
+    each rank drew, so the main rank's ``skipped.csv`` lists them all. Small, picklable dicts only."""
+    if not info.enabled:
+        return dict(local)
+    import torch.distributed as dist
+
+    parts: list = [None] * info.world_size
+    dist.all_gather_object(parts, local)
+    merged: dict = {}
+    for part in reversed(parts):
+        merged.update(part or {})
+    return merged
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         import torch.distributed as dist

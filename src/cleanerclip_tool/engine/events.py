@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cleanerclip_tool.events import Event
+from cleanerclip_tool.events import Event, Warning
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,18 @@ class StepSkipped(Event):
     step: int
     reason: str
     count: int
+
+
+@dataclass(frozen=True)
+class BatchSizeLowered(Warning):
+    """``--auto-batch`` lowered the batch after running out of memory. A ``Warning`` (any renderer
+    shows its message) because the contrastive objective changed: fewer in-batch negatives."""
+
+    step: int
+    old: int
+    new: int
+    total_steps: int  # the run's step count at the new batch size
+    steps_in_epoch: int
 
 
 @dataclass(frozen=True)

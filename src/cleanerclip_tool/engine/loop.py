@@ -8,6 +8,7 @@ evaluate → save the purified model. Printing is the caller's job: everything i
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -25,8 +26,16 @@ from cleanerclip_tool.config import PurifyConfig
 from cleanerclip_tool.data.captions import CaptionTable, SkippedRow, write_skipped_csv
 from cleanerclip_tool.data.dataset import EpochSampler, PurifyDataset
 from cleanerclip_tool.engine import checkpoint as ckpt
-from cleanerclip_tool.engine.distributed import DistInfo, all_reduce_flag, barrier, gather_with_grad, init_distributed
+from cleanerclip_tool.engine.distributed import (
+    DistInfo,
+    all_reduce_flag,
+    barrier,
+    gather_with_grad,
+    init_distributed,
+    merge_dicts,
+)
 from cleanerclip_tool.engine.events import (
+    BatchSizeLowered,
     CheckpointWritten,
     EpochStarted,
     EvalDone,
@@ -56,7 +65,10 @@ class PurifyResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
     skipped_rows: int = 0
-    skipped_steps: int = 0
+    skipped_steps: int = 0  # non-finite losses
+    amp_skipped_steps: int = 0  # optimizer steps the GradScaler skipped (inf/NaN gradients in fp16)
+    batch_size: int = 0  # per process at the end (lower than asked when --auto-batch lowered it)
+    batch_size_changes: list[dict[str, Any]] = field(default_factory=list)
     model_dir: Path | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -74,6 +86,9 @@ class PurifyResult:
             "stopped": self.stopped,
             "skipped_rows": self.skipped_rows,
             "skipped_steps": self.skipped_steps,
+            "amp_skipped_steps": self.amp_skipped_steps,
+            "batch_size": self.batch_size,
+            "batch_size_changes": self.batch_size_changes,
             "history": self.history,
             "config": self.config,
         }
@@ -191,18 +206,41 @@ def purify(
     optimizer = torch.optim.AdamW(
         param_groups(model, config.weight_decay), lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps
     )
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
     dataset = PurifyDataset(
-        rows, preprocess=loaded.preprocess, tokenizer=loaded.tokenizer, aug_captions=aug_captions, seed=config.seed
+        rows,
+        preprocess=loaded.preprocess,
+        tokenizer=loaded.tokenizer,
+        aug_captions=aug_captions,
+        seed=config.seed,
+        max_bad_in_a_row=config.max_bad_rows_in_a_row,
     )
-    sampler = EpochSampler(
-        n, batch_size=config.batch_size, seed=config.seed, rank=dist.rank, world_size=dist.world_size
-    )
-    steps_per_epoch = sampler.batches_per_epoch // config.accum_steps
-    if steps_per_epoch < 1:
+
+    def make_loader(size: int) -> tuple[EpochSampler, torch.utils.data.DataLoader]:
+        sampler = EpochSampler(n, batch_size=size, seed=config.seed, rank=dist.rank, world_size=dist.world_size)
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=size,
+            sampler=sampler,
+            num_workers=config.workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=config.workers > 0,
+            drop_last=True,
+        )
+        return sampler, loader
+
+    def steps_for(size: int) -> int:
+        return ((n // dist.world_size) // size) // config.accum_steps
+
+    batch_size = config.batch_size  # per process; --auto-batch may lower it after an out-of-memory error
+    if steps_for(batch_size) < 1:
         raise BadInputError("fewer batches per epoch than --accum-steps", where="--accum-steps")
-    total_steps = steps_per_epoch * config.epochs
+    # The LR schedule counts steps of the batch size the run started with: after the batch is
+    # lowered (more, smaller steps) the learning rate still follows the same curve over the data.
+    schedule_batch, schedule_step = batch_size, 0.0
+    batch_changes: list[dict[str, Any]] = []
+    skipped_steps = amp_skipped_steps = 0
 
     # --- resume --------------------------------------------------------------------------------
     start_epoch, start_batch, global_step, history = 0, 0, 0, []
@@ -220,7 +258,38 @@ def purify(
             start_epoch, start_batch = int(state["epoch"]), int(state["batch_in_epoch"])
             global_step = int(state["step"])
             history = json.loads(state.get("history_json", "[]"))
+            skipped_steps = int(state.get("skipped_steps", 0))
+            amp_skipped_steps = int(state.get("amp_skipped_steps", 0))
+            saved_batch = int(state.get("batch_size", batch_size))
+            schedule_batch = int(state.get("schedule_batch", saved_batch))
+            schedule_step = float(state.get("schedule_step", global_step))
+            batch_changes = json.loads(state.get("batch_changes_json", "[]"))
+            if saved_batch != batch_size:
+                if config.auto_batch and saved_batch < batch_size:
+                    batch_size = saved_batch
+                    emit(Warning(f"--resume: continuing with batch size {saved_batch}, which --auto-batch chose"))
+                else:
+                    emit(
+                        Warning(
+                            f"--resume: the checkpoint was written with batch size {saved_batch}; batch size "
+                            f"{batch_size} changes the contrastive objective (in-batch negatives)"
+                        )
+                    )
+                    batch_changes.append({"step": global_step + 1, "from": saved_batch, "to": batch_size,
+                                          "reason": "resumed with another --batch-size"})  # fmt: skip
+                start_batch = start_batch * saved_batch // batch_size
+                start_batch -= start_batch % config.accum_steps
             emit(Info(f"resumed from {path.name} (step {global_step})"))
+
+    steps_per_epoch = steps_for(batch_size)
+    schedule_total = steps_for(schedule_batch) * config.epochs
+
+    def planned_total(epoch: int, batch_in_epoch: int) -> int:
+        """The step count the run will end on, from this position at the current batch size."""
+        left_in_epoch = steps_per_epoch - batch_in_epoch // config.accum_steps
+        return global_step + left_in_epoch + steps_per_epoch * (config.epochs - epoch - 1)
+
+    total_steps = planned_total(start_epoch, start_batch)
 
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
@@ -231,15 +300,7 @@ def purify(
     else:
         ddp_model = model
 
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        num_workers=config.workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=config.workers > 0,
-        drop_last=True,
-    )
+    sampler, loader = make_loader(batch_size)
     emit(
         RunStarted(
             method=config.method,
@@ -255,7 +316,7 @@ def purify(
     )
 
     bad_rows: dict[int, str] = {}
-    skipped_steps = 0
+    bad_streak, last_bad = 0, -1  # unreadable rows drawn one after another, and the last of them
     last_losses: dict[str, float] = {}
     started = time.perf_counter()
     samples_seen = 0
@@ -272,6 +333,12 @@ def purify(
             "epoch": epoch,
             "batch_in_epoch": batch_in_epoch,
             "step_in_epoch": batch_in_epoch // config.accum_steps,
+            "batch_size": batch_size,
+            "schedule_batch": schedule_batch,
+            "schedule_step": schedule_step,
+            "batch_changes_json": json.dumps(batch_changes),
+            "skipped_steps": skipped_steps,
+            "amp_skipped_steps": amp_skipped_steps,
             "config": json.dumps(config.to_dict(), default=str),
             "history_json": json.dumps(history, default=str),
             "rng": ckpt.rng_state(),
@@ -279,97 +346,159 @@ def purify(
         path = ckpt.write_checkpoint(out, state, keep=config.keep_checkpoints)
         emit(CheckpointWritten(path=str(path), step=global_step))
 
+    def skipped_rows() -> list[SkippedRow]:
+        found = (SkippedRow(rows[i].line, rows[i].relpath, why) for i, why in sorted(bad_rows.items()))
+        return [*data.skipped, *found]
+
+    def out_of_memory(batch: dict[str, Any], cfa_tokens: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> int:
+        """Probe which smaller batch fits; return it under --auto-batch, else stop with it as advice."""
+        optimizer.zero_grad(set_to_none=True)
+        fits = probe_batch_size(model, loss_fn, batch, cfa_tokens, device, autocast, batch_size)
+        if fits is None or not config.auto_batch or dist.enabled:
+            raise _out_of_memory(batch_size, fits, global_step + 1, out, auto_batch=config.auto_batch,
+                                 distributed=dist.enabled)  # fmt: skip
+        return fits
+
     for epoch in range(start_epoch, config.epochs):
-        first_batch = start_batch if epoch == start_epoch else 0
-        sampler.set_epoch(epoch, first_batch)
+        batch_in_epoch = start_batch if epoch == start_epoch else 0
         cfa_tokens = _cfa_tokens(loss_fn, subcaptioner, rows, config, epoch, loaded.tokenizer, emit)
         emit(EpochStarted(epoch=epoch + 1, epochs=config.epochs, steps=steps_per_epoch, cfa_samples=len(cfa_tokens)))
-        batch_in_epoch = first_batch
         epoch_sums: dict[str, float] = {}
         epoch_steps = 0
         step_timer = time.perf_counter()
-        for batch in loader:
-            if stop is not None and stop.is_set() and batch_in_epoch % config.accum_steps == 0:
-                stopped = True
-                break
-            for bad in batch["bad_row"].tolist():
-                if bad >= 0:
-                    bad_rows.setdefault(bad, "unreadable image (replaced by the next row for this step)")
-            try:
-                terms = _forward_loss(ddp_model, loss_fn, batch, cfa_tokens, device, autocast, dist)
-            except torch.OutOfMemoryError:
-                raise _out_of_memory(config, global_step + 1, out) from None
-            finite = bool(torch.isfinite(terms["total"]).item())
-            if all_reduce_flag(not finite, dist, device):
-                skipped_steps += 1
-                optimizer.zero_grad(set_to_none=True)
-                emit(StepSkipped(step=global_step + 1, reason="non-finite loss", count=skipped_steps))
-                if skipped_steps >= config.max_bad_steps:
+        lowered = True
+        while lowered:  # once, and again from the same rows after --auto-batch lowers the batch
+            lowered = False
+            sampler.set_epoch(epoch, batch_in_epoch)
+            for batch in loader:
+                if stop is not None and stop.is_set() and batch_in_epoch % config.accum_steps == 0:
+                    stopped = True
+                    break
+                too_many_bad = False
+                for bad, walked in zip(batch["bad_row"].tolist(), batch["bad_walk"].tolist(), strict=True):
+                    if bad >= 0:
+                        bad_rows.setdefault(bad, "unreadable image (replaced by the next row for this step)")
+                        bad_streak, last_bad = bad_streak + 1, bad
+                    else:
+                        bad_streak = 0
+                    limit = config.max_bad_rows_in_a_row
+                    too_many_bad = too_many_bad or bad_streak >= limit or walked >= limit
+                if all_reduce_flag(too_many_bad, dist, device):
                     save_state(epoch, batch_in_epoch - batch_in_epoch % config.accum_steps)
-                    raise JobFailedError(
-                        f"{skipped_steps} steps with a non-finite loss (last at step {global_step + 1}); "
-                        "the last good checkpoint is kept",
-                        where=out,
-                        hint="lower --lr or use --precision fp32",
+                    bad_rows = merge_dicts(bad_rows, dist)  # every rank is here: the flag was all-reduced
+                    if dist.is_main:
+                        write_skipped_csv(skipped_rows(), out / "skipped.csv")
+                    raise _too_many_bad_rows(config.max_bad_rows_in_a_row, rows[last_bad] if last_bad >= 0 else None,
+                                             data.csv_path, out)  # fmt: skip
+                terms: dict[str, torch.Tensor] | None = None
+                try:
+                    terms = _forward_loss(ddp_model, loss_fn, batch, cfa_tokens, device, autocast, dist)
+                except torch.OutOfMemoryError:
+                    terms = None
+                if terms is not None:
+                    finite = bool(torch.isfinite(terms["total"]).item())
+                    if all_reduce_flag(not finite, dist, device):
+                        skipped_steps += 1
+                        optimizer.zero_grad(set_to_none=True)
+                        emit(StepSkipped(step=global_step + 1, reason="non-finite loss", count=skipped_steps))
+                        if skipped_steps >= config.max_bad_steps:
+                            save_state(epoch, batch_in_epoch - batch_in_epoch % config.accum_steps)
+                            raise JobFailedError(
+                                f"{skipped_steps} steps with a non-finite loss (last at step {global_step + 1}); "
+                                "the last good checkpoint is kept",
+                                where=out,
+                                hint="lower --lr or use --precision fp32",
+                            )
+                        batch_in_epoch += 1
+                        continue
+                    loss = terms["total"] / config.accum_steps
+                    try:
+                        if scaler is not None:
+                            scaler.scale(loss).backward()
+                        else:
+                            loss.backward()
+                    except torch.OutOfMemoryError:
+                        terms = None
+                    del loss
+                if terms is None:  # out of memory: handled outside the except block, so its frames are freed
+                    fits = out_of_memory(batch, cfa_tokens)
+                    boundary = batch_in_epoch - batch_in_epoch % config.accum_steps
+                    old, batch_size = batch_size, fits
+                    steps_per_epoch = steps_for(batch_size)
+                    batch_in_epoch = boundary * old // batch_size
+                    batch_in_epoch -= batch_in_epoch % config.accum_steps
+                    total_steps = planned_total(epoch, batch_in_epoch)
+                    batch_changes.append({"step": global_step + 1, "from": old, "to": batch_size,
+                                          "reason": "out of memory (--auto-batch)"})  # fmt: skip
+                    emit(
+                        BatchSizeLowered(
+                            message=(
+                                f"out of memory at step {global_step + 1}: batch size lowered from {old} to "
+                                f"{batch_size} per process (--auto-batch); the contrastive objective changed "
+                                "(fewer in-batch negatives)"
+                            ),
+                            step=global_step + 1,
+                            old=old,
+                            new=batch_size,
+                            total_steps=total_steps,
+                            steps_in_epoch=steps_per_epoch,
+                        )
                     )
+                    sampler, loader = make_loader(batch_size)
+                    lowered = True
+                    break
                 batch_in_epoch += 1
-                continue
-            loss = terms["total"] / config.accum_steps
-            try:
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                else:
-                    loss.backward()
-            except torch.OutOfMemoryError:
-                raise _out_of_memory(config, global_step + 1, out) from None
-            batch_in_epoch += 1
-            samples_seen += batch["image"].shape[0] * dist.world_size
-            if batch_in_epoch % config.accum_steps:
-                continue
+                samples_seen += batch["image"].shape[0] * dist.world_size
+                if batch_in_epoch % config.accum_steps:
+                    continue
 
-            lr = lr_at(global_step, base_lr=config.lr, warmup=config.warmup, total_steps=total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            if scaler is not None:
-                scale_before = scaler.get_scale()
-                scaler.step(optimizer)
-                scaler.update()
-                if scaler.get_scale() < scale_before:
-                    skipped_steps += 1
-                    emit(StepSkipped(step=global_step + 1, reason="AMP overflow (GradScaler)", count=skipped_steps))
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, LOGIT_SCALE_MAX)
-            global_step += 1
-            epoch_steps += 1
-            last_losses = {k: float(v.detach()) for k, v in terms.items()}
-            for k, v in last_losses.items():
-                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
-            now = time.perf_counter()
-            step_seconds = now - step_timer
-            step_timer = now
-            rate = config.batch_size * config.accum_steps * dist.world_size / max(step_seconds, 1e-9)
-            emit(
-                StepDone(
-                    epoch=epoch + 1,
-                    step=global_step,
-                    total_steps=total_steps,
-                    step_in_epoch=batch_in_epoch // config.accum_steps,
-                    steps_in_epoch=steps_per_epoch,
-                    losses=last_losses,
-                    lr=lr,
-                    samples_per_second=rate,
-                    eta_seconds=(total_steps - global_step) * step_seconds,
+                lr = lr_at(int(schedule_step), base_lr=config.lr, warmup=config.warmup, total_steps=schedule_total)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                if scaler is not None:
+                    # GradScaler skips the update when the fp16 gradients hold inf/NaN and lowers its
+                    # scale: such a step trained nothing, so it is counted and shown, never hidden.
+                    scale_before = scaler.get_scale()
+                    scaler.step(optimizer)
+                    scaler.update()
+                    if scaler.get_scale() < scale_before:
+                        amp_skipped_steps += 1
+                        emit(StepSkipped(step=global_step + 1, reason="AMP overflow (GradScaler)",
+                                         count=amp_skipped_steps))  # fmt: skip
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                with torch.no_grad():
+                    model.logit_scale.clamp_(0, LOGIT_SCALE_MAX)
+                global_step += 1
+                schedule_step += batch_size / schedule_batch
+                epoch_steps += 1
+                last_losses = {k: float(v.detach()) for k, v in terms.items()}
+                for k, v in last_losses.items():
+                    epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+                now = time.perf_counter()
+                step_seconds = now - step_timer
+                step_timer = now
+                rate = batch_size * config.accum_steps * dist.world_size / max(step_seconds, 1e-9)
+                emit(
+                    StepDone(
+                        epoch=epoch + 1,
+                        step=global_step,
+                        total_steps=total_steps,
+                        step_in_epoch=batch_in_epoch // config.accum_steps,
+                        steps_in_epoch=steps_per_epoch,
+                        losses=last_losses,
+                        lr=lr,
+                        samples_per_second=rate,
+                        eta_seconds=(total_steps - global_step) * step_seconds,
+                    )
                 )
-            )
-            if global_step % config.checkpoint_every == 0 and batch_in_epoch < steps_per_epoch * config.accum_steps:
-                save_state(epoch, batch_in_epoch)
+                if global_step % config.checkpoint_every == 0 and batch_in_epoch < steps_per_epoch * config.accum_steps:
+                    save_state(epoch, batch_in_epoch)
         if stopped:
             save_state(epoch, batch_in_epoch)
             break
@@ -391,7 +520,8 @@ def purify(
     seconds = time.perf_counter() - started
     model.eval()
     model.output_dict = False
-    skipped = [*data.skipped, *(SkippedRow(rows[i].line, rows[i].relpath, why) for i, why in sorted(bad_rows.items()))]
+    bad_rows = merge_dicts(bad_rows, dist)  # each rank drew different rows: report all of them
+    skipped = skipped_rows()
     result = PurifyResult(
         out=out,
         method=config.method,
@@ -405,31 +535,111 @@ def purify(
         stopped=stopped,
         skipped_rows=len(skipped),
         skipped_steps=skipped_steps,
+        amp_skipped_steps=amp_skipped_steps,
+        batch_size=batch_size,
+        batch_size_changes=batch_changes,
     )
     if dist.is_main:
         if skipped:
             write_skipped_csv(skipped, out / "skipped.csv")
             emit(Warning(f"{len(skipped)} row(s) skipped; see {out / 'skipped.csv'}"))
         if not stopped:
-            result.model_dir = _save_purified(loaded, model, out, config, data, history)
+            run_notes: dict[str, Any] = {
+                "batch_size": batch_size,
+                "skipped_steps": skipped_steps,
+                "amp_skipped_steps": amp_skipped_steps,
+            }
+            if batch_changes:
+                run_notes.update(batch_size_requested=config.batch_size, batch_size_changes=batch_changes)
+            result.model_dir = _save_purified(loaded, model, out, config, data, history, run_notes)
         (out / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
         emit(RunFinished(out=str(out), steps=global_step, seconds=seconds, stopped=stopped))
     return result
 
 
-def _out_of_memory(config: PurifyConfig, step: int, out: Path) -> JobFailedError:
-    """A clean stop on OOM. The batch is also the contrastive loss's set of negatives, so a smaller
-    batch changes the objective (gradient accumulation does not give the negatives back): we never
-    shrink it silently, we say what to try and that the last checkpoint is there to resume from."""
-    if torch.cuda.is_available():
+def _free_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
         torch.cuda.empty_cache()
-    smaller = max(1, config.batch_size // 2)
+
+
+def probe_batch_size(
+    model: torch.nn.Module,
+    loss_fn: PurifyLoss,
+    batch: dict[str, Any],
+    cfa_tokens: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    autocast: Callable[[], Any],
+    failed: int,
+) -> int | None:
+    """The largest of ``failed // 2``, ``failed // 4``, ..., 1 for which a forward and backward pass
+    over the first rows of ``batch`` (the data that ran out of memory) fit, or None.
+
+    It runs on the bare model with no collectives, so one process can probe on its own; gradients
+    are dropped and buffers (BatchNorm statistics) and RNG restored, so the probe leaves no trace
+    in the run. It measures activations only: the optimizer's state is not allocated by a probe.
+    """
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    size = failed // 2
+    try:
+        while size >= 1:
+            _free_memory(device)
+            fitted = False
+            try:
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    part = {k: v[:size] for k, v in batch.items()}
+                    terms = _forward_loss(model, loss_fn, part, cfa_tokens, device, autocast, DistInfo())
+                    terms["total"].backward()
+                    del terms
+                fitted = True
+            except torch.OutOfMemoryError:
+                pass
+            model.zero_grad(set_to_none=True)
+            if fitted:
+                return size
+            size //= 2
+        return None
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+        model.zero_grad(set_to_none=True)
+        _free_memory(device)
+
+
+def _out_of_memory(
+    batch_size: int, fits: int | None, step: int, out: Path, *, auto_batch: bool, distributed: bool
+) -> JobFailedError:
+    """A clean stop on OOM. The batch is also the contrastive loss's set of negatives, so a smaller
+    batch changes the objective (gradient accumulation does not give the negatives back): without
+    --auto-batch we never shrink it, we say which size fits and that the last checkpoint is kept."""
+    resume = "--resume continues from the last checkpoint"
+    if fits is None:
+        hint = f"not even batch size 1 fits: try --precision bf16/amp, a smaller model or a larger GPU; {resume}"
+    else:
+        hint = (
+            f"--batch-size {fits} fits; note a smaller batch changes the contrastive objective "
+            "(fewer in-batch negatives)"
+        )
+        if distributed and auto_batch:
+            hint += f"; --auto-batch cannot lower it under torchrun (every process must change together); {resume}"
+        else:
+            hint += f"; or pass --auto-batch to lower it and go on; {resume}"
     return JobFailedError(
-        f"out of memory at step {step} with batch size {config.batch_size} per process",
-        where=out,
+        f"out of memory at step {step} with batch size {batch_size} per process", where=out, hint=hint
+    )
+
+
+def _too_many_bad_rows(limit: int, last: Any, csv_path: Path, out: Path) -> DataError:
+    """Many unreadable images in a row mean a broken folder (an unmounted disk, the wrong root),
+    not noisy data: training on substitutes would hide it, so the run stops and says so."""
+    where = f" (the last: line {last.line}, {last.relpath})" if last is not None else " (in another process)"
+    return DataError(
+        f"{limit} unreadable images in a row{where}; the data looks broken, not noisy",
+        where=csv_path,
         hint=(
-            f"retry with --batch-size {smaller} (fewer in-batch negatives: the objective changes) "
-            "or --precision bf16/amp; --resume continues from the last checkpoint"
+            f"check the images (an unmounted disk? the wrong folder?) or raise --max-bad-rows-in-a-row; "
+            f"rows skipped so far are listed in {out / 'skipped.csv'}; --resume continues from the last checkpoint"
         ),
     )
 
@@ -514,8 +724,16 @@ def _forward_loss(
 
 
 def _save_purified(
-    loaded: Any, model: torch.nn.Module, out: Path, config: PurifyConfig, data: CaptionTable, history: list[dict]
+    loaded: Any,
+    model: torch.nn.Module,
+    out: Path,
+    config: PurifyConfig,
+    data: CaptionTable,
+    history: list[dict],
+    run_notes: dict[str, Any],
 ) -> Path:
+    """Save to ``out/model``; the card's history records the run, batch-size changes included (a
+    lowered batch trained a different objective, which whoever uses the model should be able to see)."""
     from cleanerclip_tool.models.save import save_model
 
     notes = {
@@ -532,5 +750,6 @@ def _save_purified(
         "seed": config.seed,
         "data": data_fingerprint(data),
         "history": history,
+        **run_notes,
     }
     return save_model(model, out / "model", loaded.card, notes=notes, overwrite=True)

@@ -69,6 +69,21 @@ def purify(
         float | None,
         typer.Option(help=f"Stop when more than this share of rows is bad. [default: {_D.max_skipped_fraction}]"),
     ] = None,
+    max_bad_rows_in_a_row: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Stop when this many rows in a row are bad (missing, unreadable). "
+            f"[default: {_D.max_bad_rows_in_a_row}]"
+        ),
+    ] = None,
+    auto_batch: Annotated[
+        bool | None,
+        typer.Option(
+            "--auto-batch/--no-auto-batch",
+            help="On out-of-memory, lower the batch to the largest size that fits and go on (this changes the "
+            "contrastive objective: fewer in-batch negatives); without it the run stops and says which size fits.",
+        ),
+    ] = None,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
     json_: JsonOpt = False,
@@ -92,7 +107,8 @@ def purify(
         "device": device, "precision": precision, "seed": seed, "workers": workers,
         "checkpoint_every": checkpoint_every, "spacy_model": spacy_model, "wordbanks": wordbanks,
         "image_key": image_key, "caption_key": caption_key, "out": str(out) if out else None,
-        "max_skipped_fraction": max_skipped_fraction,
+        "max_skipped_fraction": max_skipped_fraction, "max_bad_rows_in_a_row": max_bad_rows_in_a_row,
+        "auto_batch": auto_batch,
     }  # fmt: skip
     cfg = build_purify_config(config, overrides)
     if cfg.out is None:
@@ -109,7 +125,9 @@ def purify(
     table = load_caption_table(
         data, image_key=cfg.image_key, caption_key=cfg.caption_key, allow_outside_root=allow_outside_root
     )
-    check_skipped(table, out_dir, strict=strict, max_fraction=cfg.max_skipped_fraction)
+    check_skipped(
+        table, out_dir, strict=strict, max_fraction=cfg.max_skipped_fraction, max_in_a_row=cfg.max_bad_rows_in_a_row
+    )
     if cfg.method == "cleanerclip" and cfg.samples > len(table):
         raise BadInputError(
             f"samples K={cfg.samples} is larger than the data set ({len(table)} usable rows)", where="--samples"
@@ -143,11 +161,42 @@ def purify(
     else:
         from cleanerclip_tool.cli.common import console
 
+        for line in run_notices(result):
+            console.print(f"warning: {line}", markup=False, highlight=False)
         console.print(f"purified model: {result.model_dir or '(stopped; resume with --resume)'}", markup=False)
 
 
-def check_skipped(table: object, out_dir: Path, *, strict: bool, max_fraction: float) -> None:
+def run_notices(result: object) -> list[str]:
+    """What the end of a run must not let scroll away: skipped steps and a lowered batch size."""
+    lines = []
+    skipped, amp = result.skipped_steps, result.amp_skipped_steps  # type: ignore[attr-defined]
+    if skipped or amp:
+        lines.append(f"{skipped} step(s) skipped for a non-finite loss, {amp} skipped by AMP's GradScaler "
+                     "(inf/NaN gradients): those steps did not train")  # fmt: skip
+    for change in result.batch_size_changes:  # type: ignore[attr-defined]
+        lines.append(f"batch size {change['from']} → {change['to']} at step {change['step']} ({change['reason']}): "
+                     "the contrastive objective changed (in-batch negatives); recorded in the model card")  # fmt: skip
+    return lines
+
+
+def longest_run(lines: list[int]) -> tuple[int, int]:
+    """(length, first line) of the longest run of consecutive CSV line numbers in ``lines``."""
+    best, best_start, run, start, previous = 0, 0, 0, 0, None
+    for line in sorted(set(lines)):
+        run, start = (run + 1, start) if previous is not None and line == previous + 1 else (1, line)
+        if run > best:
+            best, best_start = run, start
+        previous = line
+    return best, best_start
+
+
+def check_skipped(
+    table: object, out_dir: Path, *, strict: bool, max_fraction: float, max_in_a_row: int | None = None
+) -> None:
     """Stop before training when the data is too broken to train on; write ``skipped.csv`` first.
+
+    Too broken means more than ``max_fraction`` of the rows, or ``max_in_a_row`` consecutive rows
+    (a missing sub-folder, an unmounted disk), are bad.
 
     ``--strict`` also decodes every image now (the run would otherwise find bad images only when it
     draws them, and substitute them), so the report is complete before any model is loaded.
@@ -167,7 +216,9 @@ def check_skipped(table: object, out_dir: Path, *, strict: bool, max_fraction: f
         skipped.sort(key=lambda r: r.line)
     total = len(rows) + len(table.skipped)  # type: ignore[attr-defined]
     share = len(skipped) / total if total else 0.0
-    if not skipped or (not strict and share <= max_fraction):
+    run, run_start = longest_run([r.line for r in skipped])
+    in_a_row = max_in_a_row is not None and run >= max_in_a_row
+    if not skipped or (not strict and share <= max_fraction and not in_a_row):
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     report = write_skipped_csv(skipped, out_dir / "skipped.csv")
@@ -175,6 +226,13 @@ def check_skipped(table: object, out_dir: Path, *, strict: bool, max_fraction: f
     if strict:
         raise DataError(f"--strict: {len(skipped)} bad row(s), first at line {skipped[0].line}; see {report}",
                         where=where)  # fmt: skip
+    if in_a_row and share <= max_fraction:
+        raise DataError(
+            f"{run} bad rows in a row (lines {run_start}-{run_start + run - 1}; max_bad_rows_in_a_row "
+            f"{max_in_a_row}); see {report}",
+            where=where,
+            hint="fix the data (a missing folder?) or raise --max-bad-rows-in-a-row",
+        )
     raise DataError(
         f"{len(skipped)} of {total} rows are bad ({share:.0%} > max_skipped_fraction {max_fraction}); see {report}",
         where=where,
