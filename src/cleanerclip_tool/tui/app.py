@@ -28,6 +28,22 @@ PANES = (
     ("run", "Run", "f4", "Watch, stop or resume the purification"),
     ("scan", "Scan", "f5", "Scan the model before and after purification"),
 )
+PANE_CLASSES = {"model": ModelScreen, "data": DataScreen, "configure": ConfigureScreen, "run": RunScreen,
+                "scan": ScanScreen}
+
+
+def pane_bindings() -> list[Binding]:
+    """Every pane's keys as app bindings, live only while that pane is shown (see ``check_action``).
+
+    Bound on the panes themselves they only fired while focus was inside the pane (not on the tabs,
+    not after a click on the header); at app level every key in the footer works wherever focus is.
+    Several panes may share a key (ctrl+r runs the pane's main action); only the shown one answers.
+    """
+    return [
+        Binding(key, f"pane('{pane}', '{action}')", label, id=f"{pane}.{action}")
+        for pane, cls in PANE_CLASSES.items()
+        for key, action, label in cls.PANE_KEYS
+    ]
 
 
 class CleanerClipApp(App[None]):
@@ -35,7 +51,10 @@ class CleanerClipApp(App[None]):
     SUB_TITLE = "remove backdoors from CLIP models"
     CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        *[Binding(key, f"show('{pane}')", title) for pane, title, key, _ in PANES],
+        # The pane keys come first so they are never cut off at 80 columns; F1-F5 are written on the
+        # tabs themselves (a footer with all of them would not fit), and are in the command palette.
+        *pane_bindings(),
+        *[Binding(key, f"show('{pane}')", title, show=False) for pane, title, key, _ in PANES],
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -48,16 +67,9 @@ class CleanerClipApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="panes"):
-            with TabPane("Model", id="model"):
-                yield ModelScreen()
-            with TabPane("Data", id="data"):
-                yield DataScreen()
-            with TabPane("Configure", id="configure"):
-                yield ConfigureScreen()
-            with TabPane("Run", id="run"):
-                yield RunScreen()
-            with TabPane("Scan", id="scan"):
-                yield ScanScreen()
+            for pane, title, key, _ in PANES:
+                with TabPane(f"{key.upper()} {title}", id=pane):
+                    yield PANE_CLASSES[pane]()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -75,22 +87,50 @@ class CleanerClipApp(App[None]):
         self.query_one(TabbedContent).active = pane
         self.focus_pane(pane)
 
-    def focus_pane(self, pane: str) -> None:
-        """Focus the pane's first control so its keys (shown in the footer) are live at once.
+    @property
+    def active_pane(self) -> str:
+        return str(self.query_one(TabbedContent).active)
 
-        Deferred until the pane is shown: hidden widgets cannot take focus, and focus left inside the
-        old pane would make TabbedContent switch back to it.
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pane keys are hidden (and do nothing) unless their pane is the one shown."""
+        if action == "pane":
+            try:
+                return parameters[0] == self.active_pane
+            except NoMatches:  # not composed yet, or closing
+                return False
+        return True
+
+    def action_pane(self, pane: str, action: str) -> None:
+        """Run ``action_<action>`` of the shown pane, whichever widget has focus."""
+        getattr(self.query_one(PANE_CLASSES[pane]), f"action_{action}")()
+
+    def on_tabbed_content_tab_activated(self, _event: TabbedContent.TabActivated) -> None:
+        # The footer shows the new pane's keys (a click on a tab does not go through action_show).
+        self.refresh_bindings()
+
+    def focus_pane(self, pane: str, tries: int = 10) -> None:
+        """Focus the pane's first control, so typing goes to its first field.
+
+        Deferred until the pane is shown: hidden widgets cannot take focus (and focus left inside the
+        old pane would make TabbedContent switch back to it). Showing a pane can take more than one
+        refresh, so it tries again a few times while the pane is still the one asked for.
         """
 
         def first() -> None:
             try:
                 tab = self.query_one(TabbedContent).get_pane(pane)
+                if self.active_pane != pane:  # the user moved on meanwhile
+                    return
             except NoMatches:  # a modal is on top, or the app is closing
                 return
             for widget in tab.query("*"):
-                if widget.focusable:
+                # Not the pane itself (Configure's scrolling form is focusable): Tab would then
+                # reach the first field only on the second press.
+                if widget.focusable and not isinstance(widget, tuple(PANE_CLASSES.values())):
                     widget.focus()
                     return
+            if tries > 1:
+                self.set_timer(0.05, lambda: self.focus_pane(pane, tries - 1))
 
         self.call_after_refresh(first)
 

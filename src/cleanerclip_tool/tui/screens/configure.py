@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -37,6 +36,9 @@ FIELDS: tuple[Field, ...] = (
     Field("epochs", "epochs", int),
     Field("batch_size", "batch size", int),
     Field("lr", "learning rate", float),
+    # On the form because its default (10,000 steps, the paper's) is longer than a short run: with
+    # it a one-epoch run on a small set trains at a tiny fraction of the learning rate.
+    Field("warmup", "warmup steps", int),
     Field("workers", "data workers", int),
     Field("device", "device", str),
     Field("precision", "precision", str, PRECISIONS),
@@ -76,8 +78,8 @@ def field_errors(values: dict[str, str], rows: int | None) -> tuple[dict[str, st
     config = PurifyConfig(**parsed)
     for problem in _problems(config):
         name = problem.split(" ", 1)[0]
-        if name == "warmup":  # "warmup and workers must be >= 0": warmup is not on the form
-            name = "workers"
+        if name == "warmup":  # "warmup and workers must be >= 0": mark the one that is negative
+            name = "warmup" if config.warmup < 0 else "workers"
         errors.setdefault(name if name in values else "method", problem)
     if rows is not None and not errors:
         if config.method == "cleanerclip" and config.samples > rows:
@@ -98,11 +100,11 @@ def _problems(config: PurifyConfig) -> list[str]:
 
 
 class ConfigureScreen(VerticalScroll):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+t", "start", "Start"),
-        Binding("ctrl+s", "save", "Save TOML"),
-        Binding("ctrl+l", "load", "Load TOML"),
-    ]
+    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("ctrl+t", "start", "Start"),
+        ("ctrl+s", "save", "Save TOML"),
+        ("ctrl+l", "load", "Load TOML"),
+    )
 
     def compose(self) -> ComposeResult:
         defaults = PurifyConfig()

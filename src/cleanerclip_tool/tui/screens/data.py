@@ -6,7 +6,6 @@ from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Static
 
@@ -27,7 +26,7 @@ def describe_image(path) -> str:
 
 
 class DataScreen(Vertical):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "load", "Load data")]
+    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (("ctrl+r", "load", "Load data"),)
 
     def compose(self) -> ComposeResult:
         yield Label("DATA: a captions CSV (filepath,title) or a folder that holds captions.csv", classes="hint")

@@ -7,7 +7,6 @@ from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DirectoryTree, Input, Label, OptionList, ProgressBar, Static
 
@@ -27,19 +26,22 @@ def card_text(card) -> str:
     if card.revision:
         lines.append(f"revision      {card.revision}")
     if card.history:
+        # save_model records {"saved", "action", ...}: "toyworld-pretrain", or "purify" with its method.
         last = card.history[-1]
-        lines.append(f"history       {len(card.history)} step(s), last: {last.get('step', last.get('method', '?'))}")
+        what = " ".join(str(last[k]) for k in ("action", "method") if last.get(k)) or "?"
+        lines.append(f"history       {len(card.history)} step(s), last: {what}")
     return "\n".join(lines)
 
 
 class ModelScreen(Vertical):
     """Resolving loads the model in a worker thread; the pane only shows what came back."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+r", "resolve", "Resolve"),
-        Binding("ctrl+f", "fetch", "Fetch (Hub)"),
-        Binding("ctrl+o", "browse", "Browse files"),
-    ]
+    # (key, action, footer label): bound at app level (see app.py) so they work wherever focus is.
+    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("ctrl+r", "resolve", "Resolve"),
+        ("ctrl+f", "fetch", "Fetch (Hub)"),
+        ("ctrl+o", "browse", "Browse files"),
+    )
 
     def compose(self) -> ComposeResult:
         yield Label("MODEL spec: a file or folder, hf-hub:ORG/NAME, ARCH:TAG or toy:NAME", classes="hint")

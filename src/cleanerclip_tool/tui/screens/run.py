@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Log, ProgressBar, Static
+from textual.widgets import ProgressBar, RichLog, Static
 
 from cleanerclip_tool.tui.messages import LibraryEvent, RunDone, WorkFailed, describe_error
 from cleanerclip_tool.tui.widgets.losschart import LossChart
@@ -24,10 +23,10 @@ def format_eta(seconds: float) -> str:
 class RunScreen(Vertical):
     """Holds the stop event: Stop sets it, the engine stops after the step and keeps its checkpoint."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+x", "stop", "Stop"),
-        Binding("ctrl+g", "resume", "Resume"),
-    ]
+    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("ctrl+x", "stop", "Stop"),
+        ("ctrl+g", "resume", "Resume"),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -41,7 +40,7 @@ class RunScreen(Vertical):
         yield ProgressBar(total=100, show_eta=False, id="run-bar")
         with Horizontal(id="run-body"):
             yield LossChart(id="loss-chart")
-            yield Log(id="run-log", max_lines=2000)
+            yield RichLog(id="run-log", max_lines=2000, wrap=True, markup=False, min_width=20)  # wrap to the pane
         yield Static("checkpoints: none yet", id="checkpoints")
 
     # --- starting and stopping ----------------------------------------------------------------
@@ -118,7 +117,10 @@ class RunScreen(Vertical):
             self.query_one(LossChart).add_step(event.step, event.losses)
         elif isinstance(event, ev.CheckpointWritten):
             self.checkpoints.append(f"step {event.step}: {event.path}")
-            self.query_one("#checkpoints", Static).update("checkpoints: " + " | ".join(self.checkpoints[-2:]))
+            # One line at 80 columns: the file name here, the full path in the log.
+            self.query_one("#checkpoints", Static).update(
+                f"checkpoints: {len(self.checkpoints)} written; last at step {event.step}: {Path(event.path).name}"
+            )
             self.log_line(f"checkpoint at step {event.step}: {event.path}")
         elif isinstance(event, ev.StepSkipped):
             self.log_line(f"step {event.step} skipped ({event.reason}); {event.count} so far")
@@ -147,4 +149,4 @@ class RunScreen(Vertical):
         self.log_line(state)
 
     def log_line(self, text: str) -> None:
-        self.query_one("#run-log", Log).write_line(text)
+        self.query_one("#run-log", RichLog).write(text)

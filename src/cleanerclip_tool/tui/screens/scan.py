@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 
@@ -16,32 +16,44 @@ TOPK = (1, 5)
 DEFAULT_ATTACKS = ("badnet",)
 
 
+COLUMNS = ("attack", "model", "toward", *(f"{metric}@{k}" for metric in ("BA", "ASR") for k in TOPK))
+
+
 def comparison_rows(reports: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
-    """One row per attack: BA@k and ASR@k (in %) before | after; '-' where a model was not scanned."""
+    """Per attack: a row for the original model, one for the purified model and their change, in %.
+
+    Stacked rows rather than before/after columns: seven narrow columns fit an 80-column terminal,
+    and the two numbers to compare sit one above the other. '-' marks a model that was not scanned.
+    """
     attacks: list[str] = []
     for report in reports.values():
         attacks += [r["attack"] for r in report["results"] if r["attack"] not in attacks]
+    metrics = [(metric, str(k)) for metric in ("ba", "asr") for k in TOPK]
     rows = []
     for attack in attacks:
-        cells = [attack]
         found = {
             which: next((r for r in reports[which]["results"] if r["attack"] == attack), None) if which in reports
             else None
             for which in ("before", "after")
         }
-        toward = next((r.get("asr_target") or r.get("target") for r in found.values() if r), "")
-        cells.append(str(toward or "-"))
-        for metric in ("ba", "asr"):
-            for k in TOPK:
-                for which in ("before", "after"):
-                    row = found[which]
-                    cells.append(f"{100 * row[metric][str(k)]:.1f}" if row else "-")
-        rows.append(tuple(cells))
+        toward = str(next((r.get("asr_target") or r.get("target") for r in found.values() if r), "") or "-")
+        for which, row in found.items():
+            cells = [f"{100 * row[m][k]:.1f}" if row else "-" for m, k in metrics]
+            rows.append((attack, which, toward, *cells))
+        if found["before"] and found["after"]:
+            change = [f"{100 * (found['after'][m][k] - found['before'][m][k]):+.1f}" for m, k in metrics]
+            rows.append((attack, "change", toward, *change))
     return rows
 
 
+def short_path(path: str, parts: int = 3) -> str:
+    """The last ``parts`` components of a long path: the status line has three short lines."""
+    pieces = Path(path).parts
+    return path if len(pieces) <= parts else str(Path("…", *pieces[-parts:]))
+
+
 class ScanScreen(Vertical):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "scan", "Run scan")]
+    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (("ctrl+r", "scan", "Run scan"),)
 
     def compose(self) -> ComposeResult:
         from cleanerclip_tool.attacks import list_triggers
@@ -51,8 +63,7 @@ class ScanScreen(Vertical):
                 *[(name, name, name in DEFAULT_ATTACKS) for name in list_triggers()], id="attacks"
             )
             with Vertical(id="scan-form"):
-                yield Label("eval data: an ImageFolder (empty: the toy world's test split for toy models)",
-                            classes="hint")
+                yield Label("eval ImageFolder (empty: toy test split)", classes="hint")
                 yield Input(placeholder="path/to/imagefolder", id="eval-path", compact=True)
                 with Horizontal(classes="row"):
                     yield Label("limit images", classes="field-label")
@@ -64,12 +75,8 @@ class ScanScreen(Vertical):
     def on_mount(self) -> None:
         self.query_one("#attacks").border_title = "attacks"
         table = self.query_one("#scan-table", DataTable)
-        columns = ["attack", "toward"]
-        for metric in ("BA", "ASR"):
-            for k in TOPK:
-                columns += [f"{metric}@{k} before", f"{metric}@{k} after"]
-        table.add_columns(*columns)
-        table.border_title = "Top-k rates in %: original model (before) vs. purified (after)"
+        table.add_columns(*COLUMNS)
+        table.border_title = "Top-k BA / ASR in %: before = original, after = purified"
 
     def action_scan(self) -> None:
         session = self.app.session
@@ -151,8 +158,8 @@ class ScanScreen(Vertical):
             table.add_row(*row)
         first = next(iter(message.reports.values()))
         self.set_status(
-            f"scanned {' and '.join(message.reports)} on {first['eval_data']} ({first['classes']} classes); "
-            f"{first['asr_convention_note']}"
+            f"scanned {' and '.join(message.reports)} on {short_path(first['eval_data'])} "
+            f"({first['classes']} classes); {first['asr_convention_note']}"
         )
 
     def set_status(self, text: str, error: bool = False) -> None:
