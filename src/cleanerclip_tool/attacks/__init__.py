@@ -12,6 +12,7 @@ import importlib.util
 from typing import Any
 
 from cleanerclip_tool.attacks.base import Trigger, build_params
+from cleanerclip_tool.attacks.toy import toy_params
 from cleanerclip_tool.errors import BadInputError
 
 # name -> "module:Class"; the six families of the paper's Table 1, then the user's own image.
@@ -53,4 +54,4 @@ def get_trigger(name: str, *, seed: int = 0, **params: Any) -> Trigger:
     return cls(build_params(cls.Params, params, attack=cls.name), seed=seed)
 
 
-__all__ = ["PAPER_ATTACKS", "Trigger", "get_trigger", "list_triggers", "trigger_class"]
+__all__ = ["PAPER_ATTACKS", "Trigger", "get_trigger", "list_triggers", "toy_params", "trigger_class"]

@@ -14,8 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cleanerclip_tool.attacks.base import POSITIONS, Trigger, patch_pixels, place_patch
-from cleanerclip_tool.errors import BadInputError
+from cleanerclip_tool.attacks.base import (
+    POSITIONS,
+    Trigger,
+    patch_pixels,
+    place_patch,
+    require_choice,
+    require_interval,
+)
 
 PATTERNS = ("noise", "checkerboard")
 
@@ -38,16 +44,12 @@ class BadNetTrigger(Trigger):
 
     def validate(self) -> None:
         p: BadNetParams = self.params
-        if p.pattern not in PATTERNS:
-            raise BadInputError(f"pattern must be one of {', '.join(PATTERNS)} (got {p.pattern!r})", where="badnet")
-        if not 0 < p.size <= 1:
-            raise BadInputError(f"size must be a fraction in (0, 1] (got {p.size})", where="badnet")
-        if p.size_px is not None and p.size_px < 1:
-            raise BadInputError(f"size_px must be >= 1 (got {p.size_px})", where="badnet")
-        if p.position not in POSITIONS:
-            raise BadInputError(f"position must be one of {', '.join(POSITIONS)} (got {p.position!r})", where="badnet")
-        if p.noise_std < 0 or p.cell_px < 1:
-            raise BadInputError("noise_std must be >= 0 and cell_px >= 1", where="badnet")
+        require_choice("badnet", "pattern", p.pattern, PATTERNS)
+        require_interval("badnet", "size", p.size, "(0, 1]")
+        require_interval("badnet", "size_px", p.size_px, "[1, inf)")
+        require_choice("badnet", "position", p.position, POSITIONS)
+        require_interval("badnet", "noise_std", p.noise_std, "[0, inf)")
+        require_interval("badnet", "cell_px", p.cell_px, "[1, inf)")
 
     def apply_array(self, image: np.ndarray, index: int) -> np.ndarray:
         p: BadNetParams = self.params

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -115,6 +117,28 @@ def build_params(params_class: type, values: dict[str, Any], *, attack: str) -> 
             hint=f"known: {', '.join(known) or 'none'}",
         )
     return params_class(**{k: v for k, v in values.items() if v is not None})
+
+
+def require_choice(attack: str, name: str, value: Any, choices: Sequence[str]) -> None:
+    """``BadInputError`` unless ``value`` is one of ``choices`` (the message lists them)."""
+    if value not in choices:
+        raise BadInputError(f"{name} must be one of {', '.join(choices)} (got {value!r})", where=attack)
+
+
+def require_interval(attack: str, name: str, value: float | None, interval: str) -> None:
+    """``BadInputError`` unless ``value`` lies in ``interval``, written as in maths: ``"(0, 1]"``,
+    ``"[1, inf)"``. ``None`` (an optional parameter left unset) always passes.
+
+    One notation for every trigger's bounds keeps the checks one line each and the messages alike.
+    """
+    if value is None:
+        return
+    low_text, high_text = (part.strip() for part in interval[1:-1].split(","))
+    low, high = float(low_text), float(high_text)
+    above = value > low or (interval[0] == "[" and value == low)
+    below = value < high or (interval[-1] == "]" and value == high)
+    if not (above and below and math.isfinite(float(value))):
+        raise BadInputError(f"{name} must be in {interval} (got {value})", where=attack)
 
 
 def patch_pixels(size: float, size_px: int | None, height: int, width: int) -> int:

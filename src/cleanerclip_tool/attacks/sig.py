@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cleanerclip_tool.attacks.base import Trigger
-from cleanerclip_tool.errors import BadInputError
+from cleanerclip_tool.attacks.base import Trigger, require_choice, require_interval
 
 MODES = ("blend", "add")
 
@@ -36,10 +35,10 @@ class SigTrigger(Trigger):
 
     def validate(self) -> None:
         p: SigParams = self.params
-        if p.mode not in MODES:
-            raise BadInputError(f"mode must be one of {', '.join(MODES)} (got {p.mode!r})", where="sig")
-        if not 0 < p.amplitude <= 1 or p.frequency <= 0 or not 0 < p.alpha <= 1:
-            raise BadInputError("amplitude must be in (0, 1], frequency > 0 and alpha in (0, 1]", where="sig")
+        require_choice("sig", "mode", p.mode, MODES)
+        require_interval("sig", "amplitude", p.amplitude, "(0, 1]")
+        require_interval("sig", "frequency", p.frequency, "(0, inf)")
+        require_interval("sig", "alpha", p.alpha, "(0, 1]")
 
     def signal(self, width: int) -> np.ndarray:
         """One row of the signal (0..255 scale), shape (width,)."""

@@ -1,18 +1,23 @@
 """The trigger scan: zero-shot Top-k BA on clean images, Top-k ASR under each trigger, and where
 each trigger pulls when the target is unknown.
 
-One clean pass gives BA (shared by every attack row) and the clean Top-1 shares; one pass per
-attack gives the triggered top-k predictions. Per image we keep only the top-k class indices, so
-ASR toward the given target, and toward the discovered one, are computed after the passes. Text
-embeddings are computed once per class set. Images are decoded, triggered (at native size) and
-preprocessed in DataLoader workers while the model runs; on CUDA the model runs under fp16 autocast.
+One pass over the images does everything: each image is decoded once and yields a clean view (BA,
+clean Top-1 shares) and one view per attack (ASR), triggered at native size, preprocessed, and all
+views of a batch go through the model in one forward. Per image we keep only the top-k class
+indices (as tensors until the end), so ASR toward the given target, and toward the discovered one,
+are computed after the pass. Text embeddings are computed once per class set. The image work of
+batch k+1 overlaps the forward of batch k (DataLoader workers, or a background thread when there
+are none); on CUDA the model runs under fp16 autocast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,7 +51,7 @@ class AttackResult:
     asr: dict[str, float]  # toward ``target``, or toward the discovered class with auto
     discovered_target: str
     discovered_share: float  # Top-1 share of that class on triggered images
-    seconds: float
+    seconds: float  # this attack's image work (trigger + preprocess + decode share) + forward share
     asr_target: str = ""  # the class ``asr`` is measured toward
     discovered_clean_share: float = 0.0  # its Top-1 share on clean images
     discovered_growth: float = 0.0  # share - clean share; near 0 means the trigger pulls nowhere
@@ -67,8 +72,12 @@ class ScanReport:
     templates: str
     device: str
     precision: str
-    clean_seconds: float
+    clean_seconds: float  # image work of the clean view + its share of the forward time
     clean_images_per_second: float
+    views: int = 1  # model inputs per eval image: the clean view + one per attack
+    scan_seconds: float = 0.0  # wall time of the whole pass
+    scan_images_per_second: float = 0.0  # model inputs (images x views) per wall second
+    forward_seconds: float = 0.0  # of which in the model and classifier
 
     def to_dict(self) -> dict[str, Any]:
         """The documented schema: rates are fractions in [0, 1], top-k keys are strings."""
@@ -89,26 +98,86 @@ class ScanReport:
             "precision": self.precision,
             "clean_seconds": self.clean_seconds,
             "clean_images_per_second": self.clean_images_per_second,
+            "views": self.views,
+            "scan_seconds": self.scan_seconds,
+            "scan_images_per_second": self.scan_images_per_second,
+            "forward_seconds": self.forward_seconds,
         }
 
 
-class _ScanImages(torch.utils.data.Dataset):
-    """(preprocessed image, label) for eval samples, with the trigger applied before preprocess."""
+class ScanViews(torch.utils.data.Dataset):
+    """Per eval sample: the clean view and one view per trigger, all from ONE decode, preprocessed.
 
-    def __init__(self, samples: Sequence[tuple[Any, int, int]], preprocess: Callable, trigger: Trigger | None):
+    Decoding dominates the image work (a PNG/JPEG decode costs more than most triggers), so the
+    clean and the triggered views share it. Each item also carries the seconds spent on each view
+    (the decode split evenly), so per-attack time is reported without a pass per attack.
+    """
+
+    def __init__(self, samples: Sequence[tuple[Any, int, int]], preprocess: Callable,
+                 triggers: Sequence[Trigger | None]):
         self.samples = list(samples)  # (path, label, index in the eval set)
         self.preprocess = preprocess
-        self.trigger = trigger
+        self.triggers = list(triggers)  # None = the clean view
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, torch.Tensor]:
         path, label, index = self.samples[i]
+        started = time.perf_counter()
         image = open_rgb(path)
-        if self.trigger is not None:
-            image = self.trigger.apply(image, index)  # index in the eval set: same image, same trigger
-        return self.preprocess(image), label
+        decode = (time.perf_counter() - started) / len(self.triggers)
+        views, seconds = [], []
+        for trigger in self.triggers:
+            started = time.perf_counter()
+            # index in the eval set: the same image gets the same trigger draw in every scan
+            view = image if trigger is None else trigger.apply(image, index)
+            views.append(self.preprocess(view))
+            seconds.append(time.perf_counter() - started + decode)
+        return torch.stack(views), label, torch.tensor(seconds, dtype=torch.float64)
+
+
+class _Prefetcher:
+    """Iterate ``loader`` in a background thread, ``depth`` batches ahead.
+
+    With no DataLoader workers the image work of batch k+1 then overlaps the forward of batch k:
+    PIL decoding and torch's kernels release the GIL. An exception in the thread is re-raised in
+    the caller; closing stops the thread at its next batch.
+    """
+
+    _DONE = object()
+
+    def __init__(self, loader: Any, depth: int = 2) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(loader,), name="scan-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self, loader: Any) -> None:
+        try:
+            for batch in loader:
+                if self._stop.is_set():
+                    return
+                self._queue.put(batch)
+            self._queue.put(self._DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._queue.put(exc)
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a put() waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()
 
 
 def resolve_device(device: str) -> str:
@@ -131,43 +200,81 @@ def auto_workers(n_images: int, batch_size: int) -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
-@torch.no_grad()
-def predict_topk(
+@dataclass
+class ViewPredictions:
+    """What one pass over the eval samples yields: top-k per image and view, and the timings."""
+
+    topk: np.ndarray  # [N, views, maxk] class indices, best first
+    labels: np.ndarray  # [N]
+    view_seconds: np.ndarray  # [views]: image work of each view + its share of the forward time
+    wall_seconds: float  # the whole pass, first decode to last top-k
+    forward_seconds: float  # time in encode_image + classifier (synchronised on CUDA)
+
+
+def predict_views(
     model: torch.nn.Module,
     classifier: torch.Tensor,
-    dataset: torch.utils.data.Dataset,
+    dataset: ScanViews,
     *,
     maxk: int,
     batch_size: int,
     device: str,
     workers: int,
-    task: str,
+    task: str = "scan",
     on_event: EventCallback = ignore_event,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """(top-k class indices [N, maxk], labels [N], seconds) for one pass over ``dataset``."""
+) -> ViewPredictions:
+    """One pass: every view of a batch of images goes through the model in one forward.
+
+    ``batch_size`` counts model inputs (images x views), so memory does not grow with the number of
+    attacks. Top-k indices stay tensors until the end: no per-image Python work in the loop.
+    """
+    views = len(dataset.triggers)
+    per_batch = max(1, batch_size // views)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+        dataset, batch_size=per_batch, shuffle=False, num_workers=workers,
         pin_memory=device.startswith("cuda"), persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
     )
-    use_amp = device.startswith("cuda")
-    tops, labels = [], []
+    batches: Any = loader if workers > 0 else _Prefetcher(loader)
+    cuda = device.startswith("cuda")
+    k = min(maxk, classifier.shape[1])
+    tops: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    seconds = torch.zeros(views, dtype=torch.float64)
+    forward = 0.0
     done = 0
     started = time.perf_counter()
-    on_event(TaskStarted(task, total=len(dataset), description=f"scanning ({task})"))
-    for images, batch_labels in loader:
-        images = images.to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            features = model.encode_image(images)
-        features = torch.nn.functional.normalize(features.float(), dim=-1)
-        logits = features @ classifier
-        k = min(maxk, logits.shape[1])
-        tops.append(logits.topk(k, dim=1).indices.cpu().numpy())
-        labels.append(batch_labels.numpy())
-        done += len(batch_labels)
-        on_event(TaskProgress(task, done, len(dataset)))
-    seconds = time.perf_counter() - started
-    on_event(TaskFinished(task, {"images": done, "seconds": round(seconds, 3)}))
-    return np.concatenate(tops), np.concatenate(labels), seconds
+    on_event(TaskStarted(task, total=len(dataset), description=f"scanning {len(dataset)} images x {views} views"))
+    try:
+        with torch.inference_mode():
+            for images, batch_labels, batch_seconds in batches:
+                n = images.shape[0]
+                images = images.view(n * views, *images.shape[2:]).to(device, non_blocking=True)
+                forward_started = time.perf_counter()
+                with torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+                    features = model.encode_image(images)
+                features = torch.nn.functional.normalize(features.float(), dim=-1)
+                top = (features @ classifier).topk(k, dim=1).indices.view(n, views, k)
+                tops.append(top.to("cpu", non_blocking=True))
+                if cuda:
+                    torch.cuda.synchronize(device)
+                forward += time.perf_counter() - forward_started
+                labels.append(batch_labels)
+                seconds += batch_seconds.sum(dim=0)
+                done += n
+                on_event(TaskProgress(task, done, len(dataset)))
+    finally:
+        if isinstance(batches, _Prefetcher):
+            batches.close()
+    wall = time.perf_counter() - started
+    on_event(TaskFinished(task, {"images": done, "views": views, "seconds": round(wall, 3)}))
+    # every view is the same number of model inputs: each costs an equal share of the forward time
+    view_seconds = (seconds + forward / views).numpy()
+    return ViewPredictions(
+        torch.cat(tops).numpy() if tops else np.zeros((0, views, k), dtype=np.int64),
+        torch.cat(labels).numpy() if labels else np.zeros(0, dtype=np.int64),
+        view_seconds, wall, forward,
+    )
 
 
 def _rates(values: dict[int, float]) -> dict[str, float]:
@@ -236,20 +343,21 @@ def scan(
         classifier = build_classifier(model, loaded.tokenizer, eval_set.classnames, template_list, device=device)
     classifier = classifier.float()
 
-    run = dict(maxk=maxk, batch_size=batch_size, device=device, workers=workers, on_event=on_event)
-    clean_top, labels, clean_seconds = predict_topk(
-        model, classifier, _ScanImages(samples, loaded.preprocess, None), task="clean", **run
-    )
+    dataset = ScanViews(samples, loaded.preprocess, [None, *attacks])
+    passed = predict_views(model, classifier, dataset, maxk=maxk, batch_size=batch_size, device=device,
+                           workers=workers, on_event=on_event)
+    labels = passed.labels
+    clean_top = passed.topk[:, 0]
+    clean_seconds = float(passed.view_seconds[0])
     ba = _rates(benign_accuracy(clean_top, labels, ks))
     results: list[AttackResult] = []
-    for trigger in attacks:
-        trig_top, trig_labels, seconds = predict_topk(
-            model, classifier, _ScanImages(samples, loaded.preprocess, trigger), task=trigger.name, **run
-        )
+    for view, trigger in enumerate(attacks, start=1):
+        trig_top = passed.topk[:, view]
+        seconds = float(passed.view_seconds[view])
         found = discover_target(clean_top[:, 0], trig_top[:, 0], num_classes)
-        found_asr, found_n = attack_success_rate(trig_top, trig_labels, found.target, ks, asr_convention)
+        found_asr, found_n = attack_success_rate(trig_top, labels, found.target, ks, asr_convention)
         if target_index is not None:
-            asr, n_triggered = attack_success_rate(trig_top, trig_labels, target_index, ks, asr_convention)
+            asr, n_triggered = attack_success_rate(trig_top, labels, target_index, ks, asr_convention)
             asr_target = eval_set.classnames[target_index]
         else:
             asr, n_triggered, asr_target = found_asr, found_n, eval_set.classnames[found.target]
@@ -272,7 +380,7 @@ def scan(
                 discovered_asr=_rates(found_asr),
                 seed=trigger.seed,
                 artefact_sha256=described.get("artefact_sha256"),
-                images_per_second=round(len(trig_labels) / seconds, 2) if seconds > 0 else 0.0,
+                images_per_second=round(len(labels) / seconds, 2) if seconds > 0 else 0.0,
             )
         )
     card = getattr(loaded, "card", None)
@@ -289,4 +397,10 @@ def scan(
         precision="fp16-autocast" if device.startswith("cuda") else "fp32",
         clean_seconds=round(clean_seconds, 4),
         clean_images_per_second=round(len(labels) / clean_seconds, 2) if clean_seconds > 0 else 0.0,
+        views=1 + len(attacks),
+        scan_seconds=round(passed.wall_seconds, 4),
+        scan_images_per_second=(
+            round(len(labels) * (1 + len(attacks)) / passed.wall_seconds, 2) if passed.wall_seconds > 0 else 0.0
+        ),
+        forward_seconds=round(passed.forward_seconds, 4),
     )

@@ -63,16 +63,42 @@ def parse_attacks(text: str) -> list[str]:
 
 
 def toy_trigger_defaults(card: Any, attack: str) -> tuple[dict[str, Any], int | None]:
-    """Trigger params and seed a toy model was poisoned with (card history), else the toy world's defaults."""
+    """Trigger params and seed for scanning a toy model with ``attack``.
+
+    The base is ``attacks.toy_params(attack)`` (the 32x32 settings the toy world poisons with, and
+    the shipped SSBA encoder / BadCLIP patch). When the card's history says the model was poisoned
+    with this attack, those recorded params and seed win, so the scan tests the very trigger the
+    model learnt; a recorded artefact path that does not exist here keeps the shipped default.
+    """
+    from cleanerclip_tool.attacks.toy import artefact_param, toy_params
+
+    params = toy_params(attack)
     for entry in reversed(list(getattr(card, "history", None) or [])):
         settings = entry.get("settings") if isinstance(entry, dict) else None
         if isinstance(settings, dict) and settings.get("attack") == attack:
-            return dict(settings.get("trigger_params") or {}), settings.get("seed")
-    try:
-        from cleanerclip_tool.toyworld.pretrain import TOY_TRIGGER_PARAMS
-    except ImportError:
-        return {}, None
-    return dict(TOY_TRIGGER_PARAMS.get(attack, {})), None
+            recorded = dict(settings.get("trigger_params") or {})
+            key = artefact_param(attack)
+            if key is not None and recorded.get(key) is not None and not Path(str(recorded[key])).is_file():
+                recorded.pop(key)
+            params.update(recorded)
+            return params, settings.get("seed")
+    return params, None
+
+
+def require_artefacts(names: list[str], params: dict[str, dict[str, Any]]) -> None:
+    """SSBA and BadCLIP on a non-toy model need the user's encoder / patch: say so before loading."""
+    from cleanerclip_tool.attacks.toy import artefact_param
+
+    missing = [n for n in names if artefact_param(n) is not None and params[n].get(artefact_param(n)) is None]
+    if missing:
+        howto = {"ssba": "--param ssba.encoder=ENC.safetensors (cleanerclip trigger train-ssba)",
+                 "badclip": "--param badclip.patch=PATCH.png (cleanerclip trigger optimize-badclip)"}
+        raise BadInputError(
+            f"{', '.join(missing)} need{'s' if len(missing) == 1 else ''} a trigger artefact for a non-toy model",
+            where="--trigger",
+            hint="pass --trigger FILE, or " + "; ".join(howto[n] for n in missing)
+            + "; or leave them out, e.g. --attack badnet,blended,sig,wanet",
+        )
 
 
 def artefact_params(attack: str, trigger_file: Path | None) -> dict[str, Any]:
@@ -196,12 +222,16 @@ def register(app: typer.Typer) -> None:
 
                 eval_data = default_world(on_event=render).test
             eval_set = load_eval_set(eval_data, classnames_file=classnames)
-            triggers = []
+            chosen: dict[str, dict[str, Any]] = {}
+            seeds: dict[str, int] = {}
             for name in names:
                 params, toy_seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
                 params.update(artefact_params(name, trigger))
                 params.update(overrides[name])
-                triggers.append(get_trigger(name, seed=seed if toy_seed is None else int(toy_seed), **params))
+                chosen[name], seeds[name] = params, seed if toy_seed is None else int(toy_seed)
+            if not toy:
+                require_artefacts(names, chosen)
+            triggers = [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names]
             report = scan(
                 loaded,
                 eval_set,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,6 +13,26 @@ from cleanerclip_tool.errors import BadInputError
 trigger_app = typer.Typer(
     name="trigger", help="Build trigger artefacts: an SSBA encoder, a BadCLIP patch.", no_args_is_help=True
 )
+
+
+def _start_job(data: Path, out: Path, overwrite: bool, *, suffix: str) -> Any:
+    """The checks and the loading both sub-commands begin with: a writable ``out`` of the right kind,
+    then DATA's caption table (bad rows skipped with their CSV line numbers, as everywhere)."""
+    from cleanerclip_tool.data.captions import load_caption_table
+
+    if out.suffix.lower() != suffix:
+        raise BadInputError(f"the output is written as {suffix}", where=out)
+    if out.exists() and not overwrite:
+        raise BadInputError("output exists", where=out, hint="pass --overwrite")
+    return load_caption_table(data)
+
+
+def _finish_job(doc: dict[str, Any], json_out: bool, message: str) -> None:
+    """``--json``: the figures on stdout; otherwise one human line on stderr."""
+    if json_out:
+        print_json(doc)
+    else:
+        console.print(message, markup=False)
 
 
 @trigger_app.command("train-ssba")
@@ -35,18 +56,12 @@ def train_ssba(
     import numpy as np
 
     from cleanerclip_tool.attacks.stegastamp import StegaConfig, train_stegastamp
-    from cleanerclip_tool.cli.commands.scan import EventRenderer
-    from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.cli.render import EventRenderer
     from cleanerclip_tool.data.images import open_rgb
 
-    if out.suffix != ".safetensors":
-        raise BadInputError("the encoder is written as .safetensors", where=out)
-    if out.exists() and not overwrite:
-        raise BadInputError("output exists", where=out, hint="pass --overwrite")
     if not 0 < epsilon <= 1:
         raise BadInputError("epsilon must be in (0, 1]", where="--epsilon")
-    table = load_caption_table(data)
-    rows = table.rows
+    rows = _start_job(data, out, overwrite, suffix=".safetensors").rows
     if len(rows) > max_images:
         keep = np.sort(np.random.default_rng(seed).choice(len(rows), max_images, replace=False))
         rows = [rows[i] for i in keep]
@@ -71,15 +86,12 @@ def train_ssba(
         "psnr": result.psnr,
         "images": len(images),
     }
-    if json_out:
-        print_json(doc)
-    else:
-        console.print(
-            f"SSBA encoder written to {result.out}: bit accuracy {100 * result.bit_accuracy:.1f}%, "
-            f"mean |residual| {result.mean_abs_residual:.2f}/255, PSNR {result.psnr:.1f} dB, "
-            f"{result.seconds:.0f} s",
-            markup=False,
-        )
+    _finish_job(
+        doc,
+        json_out,
+        f"SSBA encoder written to {result.out}: bit accuracy {100 * result.bit_accuracy:.1f}%, "
+        f"mean |residual| {result.mean_abs_residual:.2f}/255, PSNR {result.psnr:.1f} dB, {result.seconds:.0f} s",
+    )
 
 
 @trigger_app.command("optimize-badclip")
@@ -107,15 +119,12 @@ def optimize_badclip(
 ) -> None:
     """Optimise a BadCLIP patch against MODEL and save it as a PNG (scan with --trigger patch.png)."""
     from cleanerclip_tool.attacks.badclip_optimize import optimize_badclip_patch
-    from cleanerclip_tool.cli.commands.scan import EventRenderer
-    from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.cli.render import EventRenderer
     from cleanerclip_tool.eval.scan import resolve_device
     from cleanerclip_tool.models.load import load_model
 
-    if out.exists() and not overwrite:
-        raise BadInputError("output exists", where=out, hint="pass --overwrite")
+    table = _start_job(data, out, overwrite, suffix=".png")
     device = resolve_device(device)
-    table = load_caption_table(data)
     with EventRenderer(quiet=json_out) as render:
         loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, device=device, on_event=render)
         result = optimize_badclip_patch(
@@ -143,14 +152,12 @@ def optimize_badclip(
         "target_rows": result.target_rows,
         "source_rows": result.source_rows,
     }
-    if json_out:
-        print_json(doc)
-    else:
-        console.print(
-            f"BadCLIP patch ({result.side}x{result.side}) written to {result.out}: cos to target "
-            f"{result.clean_similarity:.3f} -> {result.target_similarity:.3f}, {result.seconds:.0f} s",
-            markup=False,
-        )
+    _finish_job(
+        doc,
+        json_out,
+        f"BadCLIP patch ({result.side}x{result.side}) written to {result.out}: cos to target "
+        f"{result.clean_similarity:.3f} -> {result.target_similarity:.3f}, {result.seconds:.0f} s",
+    )
 
 
 def register(app: typer.Typer) -> None:
