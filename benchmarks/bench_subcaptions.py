@@ -1,12 +1,15 @@
 #!/usr/bin/env python
 """Sub-captions per second, cold (empty cache: spaCy + SceneGraphParser) and cached (second run).
 
-    python benchmarks/bench_subcaptions.py [--n 2000] [--batch-size 256]
+    python benchmarks/bench_subcaptions.py [--n 4000] [--batch-size 256] [--n-process K]
 
 Captions are distinct, real-looking sentences drawn from templates with a fixed seed (each is
 parsed: no duplicates to flatter the cold figure). spaCy's load time is reported apart from the
 cold rate. "cached" is a new ``SubCaptioner`` in the same process reading the SQLite cache (no
-in-process memo), i.e. what a second ``cleanerclip augment`` / purify run sees.
+in-process memo), i.e. what a second ``cleanerclip augment`` / purify run sees. Each rate is also
+given as a ratio to the issue's goals (>= 1000/s cold on 2 cores, >= 100k/s cached), next to the
+load average: on a shared machine the wall-clock rates mostly measure the neighbours, so the cached
+(single-process) rate is also given per CPU-second.
 """
 
 from __future__ import annotations
@@ -45,57 +48,73 @@ def make_captions(n: int, seed: int = 0) -> list[str]:
     return list(out)
 
 
+COLD_GOAL, CACHED_GOAL = 1000.0, 100_000.0  # sub-captions per second (issue 5, 2 cores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--n", type=int, default=4000, help="distinct captions (default 4000)")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--n-process", type=int, default=None, help="parser processes (default: automatic)")
     args = parser.parse_args()
 
     import spacy
 
     from cleanerclip_tool.augment import SubCaptioner
     from cleanerclip_tool.augment import nlp as aug_nlp
+    from cleanerclip_tool.augment.parsing import pool_size
 
     captions = make_captions(args.n)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite"
-        cold = SubCaptioner(cache_path=db, batch_size=args.batch_size)
+        cold = SubCaptioner(cache_path=db, batch_size=args.batch_size, n_process=args.n_process)
         t0 = time.perf_counter()
-        aug_nlp.load_nlp(cold.spacy_model)
         aug_nlp.scene_graph(aug_nlp.load_nlp(cold.spacy_model)("warm up"))
         load_s = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        records = cold.batch(captions, seed=0)
-        cold_s = time.perf_counter() - t0
+        cold_s, cold_cpu, records = _timed(lambda: cold.batch(captions, seed=0))
 
-        warm = SubCaptioner(cache_path=db, batch_size=args.batch_size)
-        t0 = time.perf_counter()
-        again = warm.batch(captions, seed=0)
-        cached_s = time.perf_counter() - t0
-        assert again == records and warm.stats.parsed_now == 0
+        warm = SubCaptioner(cache_path=db, batch_size=args.batch_size)  # new object: no in-process memo
+        cached_s, cached_cpu, again = _timed(lambda: warm.batch(captions, seed=0))
+        assert again == records and warm.stats.parsed_now == 0 and warm.stats.from_disk == len(captions)
 
-        t0 = time.perf_counter()
-        warm.batch(captions, seed=1)
-        memo_s = time.perf_counter() - t0
+        memo_s, _, _ = _timed(lambda: warm.batch(captions, seed=1))
 
     n = len(captions)
+    workers = pool_size(n, args.n_process)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     rows = [
         ("machine", f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"),
+        ("load average (1, 5, 15 min)", f"{load}  (figures below are only comparable on an idle machine)"),
         ("versions", f"python {platform.python_version()}, spaCy {spacy.__version__}, model {cold.model_id}"),
-        ("captions (distinct)", f"{n}"),
-        ("parse failures", f"{sum(1 for r in records if not r.parsed)}"),
+        ("N (distinct captions)", f"{n}, parse failures {sum(1 for r in records if not r.parsed)}"),
+        ("parser processes (cold)", f"{workers or 1}" + (" (pool)" if workers else " (this process)")),
         ("spaCy load (not in rates)", f"{load_s:.2f} s"),
-        ("cold: sub-captions/s", f"{n / cold_s:,.0f}  ({cold_s:.2f} s)"),
-        ("cached (SQLite): sub-captions/s", f"{n / cached_s:,.0f}  ({cached_s:.3f} s)"),
+        ("cold: sub-captions/s", _rate(n, cold_s, cold_cpu, COLD_GOAL, workers)),
+        ("cached (SQLite): sub-captions/s", _rate(n, cached_s, cached_cpu, CACHED_GOAL, 0)),
         ("in-process memo, new seed: /s", f"{n / memo_s:,.0f}  ({memo_s:.3f} s)"),
         ("cached / cold", f"{cold_s / cached_s:,.0f}x"),
     ]
     width = max(len(k) for k, _ in rows)
     print(f"{'metric':<{width}} | value")
-    print(f"{'-' * width}-+-{'-' * 40}")
+    print(f"{'-' * width}-+-{'-' * 60}")
     for key, value in rows:
         print(f"{key:<{width}} | {value}")
+
+
+def _timed(fn):
+    """(wall seconds, this process's CPU seconds, result)."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
+def _rate(n: int, wall: float, cpu: float, goal: float, workers: int) -> str:
+    """Wall rate with its ratio to the goal; the CPU rate too when this process did all the work."""
+    text = f"{n / wall:,.0f}  ({wall:.2f} s wall; {n / wall / goal:.2f}x the goal of {goal:,.0f}/s)"
+    if not workers and cpu > 0:
+        text += f"; per CPU-second {n / cpu:,.0f}"
+    return text
 
 
 if __name__ == "__main__":

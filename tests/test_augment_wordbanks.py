@@ -35,9 +35,27 @@ def test_bank_size_header_and_no_duplicates(name: str) -> None:
 
 @pytest.mark.parametrize("name", BANK_FILES)
 def test_no_blocklisted_term(name: str) -> None:
-    blocklist = _script().BLOCKLIST
+    script = _script()
     terms = read_terms(wordbanks_dir() / f"{name}.txt")
-    assert not {w for t in terms for w in t.split()} & blocklist
+    assert not {w for t in terms for w in t.split()} & script.BLOCKLIST
+    assert not [t for t in terms if script.is_offensive(t)]
+
+
+def test_offensive_filter_catches_stems_but_not_innocent_words() -> None:
+    is_offensive = _script().is_offensive
+    assert all(map(is_offensive, ["motherfucker", "bullshitting", "bitchy", "crappy", "homo", "wanking"]))
+    assert not any(map(is_offensive, ["therapist", "scrap", "homogeneous", "cocktail", "glass", "grape"]))
+
+
+def test_no_names_or_gerund_nouns_from_the_stoplists() -> None:
+    script = _script()
+    nouns = set(read_terms(wordbanks_dir() / "nouns.txt"))
+    adjectives = set(read_terms(wordbanks_dir() / "adjectives.txt"))
+    assert not nouns & script.NAMES and not adjectives & (script.NAMES - set(script.COLOURS))
+    assert {"thinking", "meaning", "feeling"}.isdisjoint(nouns)
+    verbs = set(load_wordbanks().verbs)
+    assert not verbs & script.NOT_PICTURED
+    assert not {v for v, phrase in script.INTRANSITIVE.items() if not phrase} & verbs
 
 
 @pytest.mark.parametrize("name", BANK_FILES)

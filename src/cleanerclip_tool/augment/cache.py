@@ -1,10 +1,11 @@
 """On-disk cache of caption parses, so a second run over the same data is near-instant.
 
 One SQLite file in ``resources.cache_dir()``: SQLite's own locking makes it safe when two processes
-(e.g. two torchrun ranks) read and write at once. What is stored is the parse (``Slots`` as compact
-JSON, or null for a caption that yielded no usable noun), never a negative: negatives are drawn
-after loading, from a seeded RNG, so caching does not freeze randomness. Keys hash the caption with
-a namespace of the spaCy model and version, the word banks' content hash and ``CACHE_VERSION`` (bump
+(e.g. two torchrun ranks) read and write at once. What is stored is the parse (``Slots`` and the
+rendered positive as separator-joined fields, "" for a caption that yielded no usable noun), never a
+negative: negatives are drawn after loading, from a seeded RNG, so caching does not freeze
+randomness. Keys hash the caption with a namespace of the spaCy model and version, the word banks'
+content hash and ``CACHE_VERSION`` (bump
 it whenever the parse-to-slots code changes what it produces).
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from cleanerclip_tool.resources import cache_dir
 
-CACHE_VERSION = "subcaptions-2"
+CACHE_VERSION = "subcaptions-3"
 _CHUNK = 900  # below SQLite's default limit of bound parameters
 
 
@@ -30,7 +31,7 @@ def cache_key(namespace: str, caption: str) -> str:
 
 
 class ParseCache:
-    """Get and put parse JSON by key; every call opens its own short connection."""
+    """Get and put encoded parses by key; every call opens its own short connection."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()

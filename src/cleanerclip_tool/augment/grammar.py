@@ -15,6 +15,8 @@ _CONSONANT_SOUND_PREFIXES = ("uni", "use", "usu", "uti", "ure", "uro", "eu", "ew
 # Consonant letter, vowel sound ("an hour", "an honest man").
 _VOWEL_SOUND_PREFIXES = ("hour", "honest", "honor", "honour", "heir", "herb")
 _SINGLE_LETTERS_VOWEL_SOUND = set("aefhilmnorsx")  # "an X-ray", "an F", "an MRI"
+# All-caps words said as words, not letters: "a NASA rocket", "a NATO base".
+_ACRONYM_WORDS = frozenset({"nasa", "nato", "fifa", "opec", "unicef", "unesco", "laser", "radar", "scuba", "aids"})
 
 
 @functools.lru_cache(maxsize=65536)
@@ -23,8 +25,10 @@ def article_for(word: str) -> str:
     w = word.strip().lower()
     if not w:
         return "a"
-    head = re.split(r"[-\s]", w)[0]
-    if len(head) == 1 or (len(w) <= 4 and word.strip().isupper()):  # letters: "an X-ray", "an MRI"
+    head = re.split(r"[-\s]", word.strip())[0]
+    # Letters and initialisms read letter by letter: "an X-ray", "an MRI", "an FBI agent", "a UFO".
+    initialism = len(head) <= 5 and head.isupper() and head.lower() not in _ACRONYM_WORDS
+    if head.isalpha() and (len(head) == 1 or initialism):
         return "an" if w[0] in _SINGLE_LETTERS_VOWEL_SOUND else "a"
     if w.startswith(_VOWEL_SOUND_PREFIXES):
         return "an"
@@ -74,6 +78,7 @@ _IRREGULAR_PLURALS = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
 def pluralize(noun: str) -> str:
     """English plural of a (possibly multi-word) noun: the last word is inflected."""
     head, _, last = noun.rpartition(" ")
@@ -128,6 +133,7 @@ def past(base: str) -> str:
     return base + "ed"
 
 
+@functools.lru_cache(maxsize=65536)
 def inflect_like(ing_phrase: str, tag: str) -> str:
     """Turn an -ing relation ("looking at") into the inflection of a Penn ``tag`` (VBZ, VBP, VB, ...).
 

@@ -182,6 +182,11 @@ def _det_word(tok: Any) -> str:
     return word
 
 
+def _lower_keep_acronyms(text: str) -> str:
+    """Lowercase, except all-caps acronyms ("FBI agent"), whose article follows the letter's sound."""
+    return " ".join(w if len(w) > 1 and w.isupper() and w.isalpha() else w.lower() for w in text.split(" "))
+
+
 def _entity(doc: Any, ent: dict) -> tuple[Entity, Any]:
     start, end = ent["span_bounds"]
     span = doc[start:end]
@@ -203,7 +208,7 @@ def _entity(doc: Any, ent: dict) -> tuple[Entity, Any]:
         if start <= t.head.i < end
         and (t.dep_ == "amod" or (t.dep_ == "conj" and t.head.dep_ == "amod"))  # "red and white"
     ] or [m["span"].lower() for m in ent["modifiers"] if m["dep"] == "amod"]
-    noun = ent["head"] if root.pos_ == "PROPN" else ent["head"].lower()
+    noun = ent["head"] if root.pos_ == "PROPN" else _lower_keep_acronyms(ent["head"])
     plural = root.tag_ in ("NNS", "NNPS") or "Plur" in root.morph.get("Number")
     return Entity(det, tuple(adjectives[-MAX_ADJECTIVES:]), noun, plural), root
 
