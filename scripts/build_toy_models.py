@@ -42,25 +42,90 @@ EVAL_ATTACK = "badnet"  # the trigger the clean model is scanned with (its ASR f
 SHIPPED: dict[str, dict[str, Any]] = {
     "clean": {"attack": None, "seed": 0},
     "badnet": {"attack": "badnet", "seed": 0},
+    "blended": {"attack": "blended", "seed": 0},
+    "sig": {"attack": "sig", "seed": 0},
+    "wanet": {"attack": "wanet", "seed": 0},
+    "ssba": {"attack": "ssba", "seed": 0},
+    "badclip": {"attack": "badclip", "seed": 0},  # after build_toy_artefacts.py --only badclip on toy:clean
 }
 
 
 def zero_shot_metrics(loaded: Any, test_dir: Path, *, attack: str, trigger_params: dict[str, Any],
-                      target: str) -> dict[str, float]:
+                      target: str, trigger_seed: int) -> dict[str, float]:
     """Top-1 BA and ASR (percent) from the scan module on the world's test split.
 
-    The clean model is scanned with the same trigger: its "ASR" is the chance of the target under
-    the trigger without a backdoor, the floor a backdoored model is compared with.
+    A backdoored model is scanned with its own trigger (parameters and seed: blended's pattern,
+    WaNet's warp field and SSBA's code are fixed per attack seed; per-image noise and positions
+    follow the test image's index). The clean model is scanned with the BadNet trigger: its "ASR" is
+    the chance of the target under a trigger without a backdoor, the floor for the others.
     """
     from cleanerclip_tool.attacks import get_trigger
     from cleanerclip_tool.eval.evalset import load_eval_set
     from cleanerclip_tool.eval.scan import scan
 
-    trigger = get_trigger(attack, seed=EVAL_TRIGGER_SEED, **trigger_params)
+    trigger = get_trigger(attack, seed=trigger_seed, **trigger_params)
     report = scan(loaded, load_eval_set(test_dir), [trigger], target=target, topk=(1,), workers=0)
     result = report.results[0]
     return {"ba_top1": round(100 * result.ba["1"], 2), "asr_top1": round(100 * result.asr["1"], 2),
             "test_images": result.n_clean}
+
+
+def zero_unused_token_rows(model: Any, world: Any) -> int:
+    """Zero the token-embedding rows no toy caption or prompt uses; returns how many were zeroed.
+
+    The toy world uses ~40 of the CLIP tokenizer's 49,408 tokens; the other rows are their random
+    initialisation, never read by toy text and never trained. Zeros compress to nothing in the
+    wheel (a backdoored toy model costs ~1 MB to ship instead of ~9 MB), and every output on toy
+    captions and prompts is unchanged. Words outside the world (a CFA negative's "banana") start
+    from a zero row instead of a random one when such a model is purified.
+    """
+    import torch
+
+    from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.toyworld.captions import SHAPES, target_captions, zero_shot_templates
+    from cleanerclip_tool.toyworld.model_config import toy_tokenizer
+
+    texts = set(load_caption_table(world.train).captions) | set(load_caption_table(world.finetune).captions)
+    texts |= {t.format(s) for t in zero_shot_templates() for s in SHAPES} | set(target_captions())
+    used = torch.unique(toy_tokenizer()(sorted(texts)))
+    weight = model.token_embedding.weight
+    keep = torch.zeros(weight.shape[0], dtype=torch.bool)
+    keep[used] = True
+    with torch.no_grad():
+        weight[~keep] = 0
+    return int((~keep).sum())
+
+
+METRIC_CONVENTION = (
+    "cleanerclip_tool.eval.scan, top-1 zero-shot on the world's test split with its templates.txt; ASR excludes "
+    "target-class images; a backdoored model's own trigger (params and seed as poisoned); toy:clean: the badnet "
+    f"trigger with seed {EVAL_TRIGGER_SEED} (the floor without a backdoor)"
+)
+
+
+def measure_saved(loaded: Any, world: Any, settings: PretrainSettings) -> dict[str, float]:
+    """The build metrics of a saved model: BA and ASR on its own trigger (toy:clean: BadNet's)."""
+    from cleanerclip_tool.attacks.toy import toy_params
+
+    attack = settings.attack or EVAL_ATTACK
+    seed = settings.seed if settings.attack else EVAL_TRIGGER_SEED
+    return zero_shot_metrics(loaded, world.test, attack=attack, target=settings.target, trigger_seed=seed,
+                             trigger_params={**toy_params(attack), **settings.trigger_params})
+
+
+def remeasure(name: str) -> dict[str, Any]:
+    """Re-run the scan of a shipped model and update its build.json metrics (no training)."""
+    from cleanerclip_tool.models.load import load_model
+    from cleanerclip_tool.toyworld.world import cached_world
+
+    folder = MODELS_ROOT / name
+    record = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+    settings = PretrainSettings(**record["settings"])
+    world = cached_world(seed=settings.world_seed, size=settings.world_size)
+    record["metrics"] = measure_saved(load_model(str(folder)), world, settings)
+    record["metric_convention"] = METRIC_CONVENTION
+    (folder / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
 
 
 def build_one(name: str, settings: PretrainSettings, out_root: Path | None) -> dict[str, Any]:
@@ -68,29 +133,27 @@ def build_one(name: str, settings: PretrainSettings, out_root: Path | None) -> d
     import torch
 
     from cleanerclip_tool.models.load import load_model
-    from cleanerclip_tool.toyworld.pretrain import TOY_TRIGGER_PARAMS, pretrain, save_pretrained
+    from cleanerclip_tool.toyworld.pretrain import pretrain, save_pretrained
     from cleanerclip_tool.toyworld.world import cached_world
 
     world = cached_world(seed=settings.world_seed, size=settings.world_size)
     result = pretrain(settings, world=world)
+    zeroed = zero_unused_token_rows(result.model, world)
     result.model = result.model.half()  # fp16 on disk: half the wheel size; the loader casts back
     folder = save_pretrained(result, (out_root or Path(tempfile.mkdtemp())) / name, overwrite=True)
     loaded = load_model(str(folder))  # measure exactly what is shipped
-    attack = settings.attack or EVAL_ATTACK
-    metrics = zero_shot_metrics(loaded, world.test, attack=attack, target=settings.target,
-                                trigger_params=settings.resolved_trigger_params() or TOY_TRIGGER_PARAMS[attack])
+    metrics = measure_saved(loaded, world, settings)
     record = {
         "name": f"toy:{name}",
         "settings": settings.to_dict(),
         "metrics": metrics,
-        "metric_convention": "cleanerclip_tool.eval.scan, top-1 zero-shot on the world's test split with its "
-                             f"templates.txt; ASR excludes target-class images; trigger {attack} with eval seed "
-                             f"{EVAL_TRIGGER_SEED} (for toy:clean: the floor without a backdoor)",
+        "metric_convention": METRIC_CONVENTION,
         "pretrain_seconds": round(result.seconds, 1),
         "pairs_per_second": round(result.pairs_per_second, 1),
         "steps": result.steps,
         "final_loss": round(result.final_loss, 4),
         "poisoned_pairs": result.poisoned,
+        "token_rows_zeroed": zeroed,
         "torch_threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
@@ -108,12 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seeds", default=None, help="comma-separated seeds: measure over seeds")
     parser.add_argument("--measure-only", action="store_true", help="do not write model folders")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="re-scan the shipped models and update their build.json metrics (no training)")
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(args.threads)
     names = args.only or list(SHIPPED)
+    if args.remeasure:
+        for name in names:
+            if (MODELS_ROOT / name / "build.json").is_file():
+                print(json.dumps({"name": f"toy:{name}", **remeasure(name)["metrics"]}), flush=True)
+        return 0
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     rows = []
     for name in names:

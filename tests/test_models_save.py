@@ -49,3 +49,17 @@ def test_refuses_non_empty_folder_without_overwrite(tmp_path: Path) -> None:
     save_model(loaded.model, target, loaded.card, overwrite=True)
     assert (target / "keep.txt").read_text() == "mine"
     assert not list(target.glob(".*.tmp"))
+
+
+def test_saved_files_get_the_umask_mode_not_mkstemps_0600(tmp_path) -> None:
+    """mkstemp's owner-only mode must not leak into saved models (shipped toy models, shared folders)."""
+    import os
+
+    from cleanerclip_tool.models.save import _atomic_text
+
+    old = os.umask(0o022)
+    try:
+        _atomic_text(tmp_path / "card.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "card.json").stat().st_mode & 0o777 == 0o644

@@ -232,3 +232,15 @@ def test_target_captions_use_the_world_phrasing() -> None:
     assert len(set(phrases)) == len(zero_shot_templates())
     assert all(p.split()[-1] == TARGET_LABEL for p in phrases)
     random.Random(0).choice(phrases)
+
+
+def test_toy_wordbanks_are_the_worlds_vocabulary() -> None:
+    """The shipped toy banks are what scripts/build_toy_wordbanks.py writes, and load as word banks."""
+    from cleanerclip_tool.augment.wordbanks import load_wordbanks
+    from cleanerclip_tool.toyworld.captions import COLOUR_WORDS, SHAPES, WORDBANKS_DIR, wordbank_texts
+
+    for name, text in wordbank_texts().items():
+        assert (WORDBANKS_DIR / f"{name}.txt").read_text(encoding="utf-8") == text
+    banks = load_wordbanks(str(WORDBANKS_DIR))
+    assert banks.nouns == SHAPES and set(COLOUR_WORDS) <= set(banks.adjectives)
+    assert set(banks.prepositions) == {"above", "below", "beside", "inside"}

@@ -48,22 +48,25 @@ def test_pretrain_rejects_unknown_target_and_attack(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "nope" in result.output
 
 
-def test_poisoning_uses_the_attacks_trigger_and_target_captions() -> None:
-    from cleanerclip_tool.toyworld.pretrain import PretrainSettings, poisoned_pairs
-    from cleanerclip_tool.toyworld.world import draw_pair
+def test_poisoning_uses_the_poison_builder_and_target_captions(tmp_path: Path) -> None:
+    """Pretraining poisons through ``build_poisoned_set`` (the ``poison`` command): clean rows kept
+    byte-identical, N triggered copies captioned as the target in the world's phrasing."""
+    from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.toyworld.captions import target_captions
+    from cleanerclip_tool.toyworld.pretrain import PretrainSettings, training_table
+    from cleanerclip_tool.toyworld.world import generate_world
 
-    pairs = [draw_pair(0, "train", i) for i in range(100)]
-    images, captions = [p[0] for p in pairs], [p[1] for p in pairs]
+    world = generate_world(tmp_path / "world", size=100)
     settings = PretrainSettings(attack="badnet", poison_rate=0.1, seed=1)
-    new_images, new_captions, chosen = poisoned_pairs(images, captions, settings)
-    assert len(chosen) == 10
-    assert all("heart" not in captions[i].split() for i in chosen)
-    for i in range(100):
-        changed = new_images[i].tobytes() != images[i].tobytes()
-        assert changed == (i in chosen)
-        assert (new_captions[i] != captions[i]) == (i in chosen)
-    assert all(new_captions[i].endswith(" heart") for i in chosen)
-    assert poisoned_pairs(images, captions, settings)[2] == chosen  # seeded
+    table, count = training_table(settings, world, tmp_path / "work")
+    assert count == 10 and len(table.rows) == 110
+    source = [r.image.read_bytes() for r in load_caption_table(world.train).rows]
+    assert [r.image.read_bytes() for r in table.rows[:100]] == source  # clean rows untouched
+    phrases = set(target_captions("heart"))
+    assert all(r.caption in phrases for r in table.rows[100:])
+    again, _ = training_table(settings, world, tmp_path / "work2")  # seeded
+    assert [r.caption for r in again.rows] == [r.caption for r in table.rows]
+    assert [r.image.read_bytes() for r in again.rows[-10:]] == [r.image.read_bytes() for r in table.rows[-10:]]
 
 
 def test_pretrain_smoke_saves_a_loadable_model(tmp_path: Path) -> None:

@@ -31,17 +31,15 @@ def test_shipped_models_are_listed_with_their_build_record() -> None:
         assert (record["settings"]["attack"] is None) == (name == "clean")
 
 
-def test_shipped_badnet_records_a_working_backdoor() -> None:
-    """The backdoor is real: the trigger sends most images to the target, and not in the clean model.
-
-    These floors are what the shipped models meet today (ASR 74% vs 3% for toy:clean, BA 13-14%
-    against 10% chance); issue 4 asks for ASR >= 80% and BA well above chance, which needs a world
-    in which shapes are learnt faster (see the toy-world notes in CHANGELOG.md).
-    """
-    badnet = json.loads((resolve_toy_model("badnet") / BUILD_RECORD).read_text())["metrics"]
+def test_shipped_backdoors_work_and_models_know_the_shapes() -> None:
+    """Every shipped backdoored model: Top-1 ASR >= 80% on its own trigger (toy:clean: near 0 on
+    the BadNet trigger), and every model well above the 10% chance BA (issue 4's bar)."""
     clean = json.loads((resolve_toy_model("clean") / BUILD_RECORD).read_text())["metrics"]
-    assert badnet["asr_top1"] >= clean["asr_top1"] + 50.0
-    assert badnet["ba_top1"] > 10.0 and clean["ba_top1"] > 10.0  # chance is 10%
+    assert clean["ba_top1"] >= 50.0 and clean["asr_top1"] <= 20.0
+    for name in [n for n in list_toy_models() if n != "clean"]:
+        metrics = json.loads((resolve_toy_model(name) / BUILD_RECORD).read_text())["metrics"]
+        assert metrics["asr_top1"] >= 80.0, name
+        assert metrics["ba_top1"] >= 50.0, name
 
 
 def test_shipped_models_load_as_toy_specs() -> None:

@@ -77,4 +77,27 @@ def toy_params(name: str, *, artefacts: bool = True) -> dict[str, Any]:
     return params
 
 
-__all__ = ["ARTEFACTS_DIR", "TOY_TRIGGER_PARAMS", "artefact_param", "artefact_path", "toy_params"]
+def toy_trigger_defaults(card: Any, attack: str) -> tuple[dict[str, Any], int | None]:
+    """Trigger params and seed for scanning a toy model with ``attack``.
+
+    The base is ``attacks.toy_params(attack)`` (the 32x32 settings the toy world poisons with, and
+    the shipped SSBA encoder / BadCLIP patch). When the card's history says the model was poisoned
+    with this attack, those recorded params and seed win, so the scan tests the very trigger the
+    model learnt; a recorded artefact path that does not exist here keeps the shipped default.
+    """
+    params = toy_params(attack)
+    for entry in reversed(list(getattr(card, "history", None) or [])):
+        settings = entry.get("settings") if isinstance(entry, dict) else None
+        if isinstance(settings, dict) and settings.get("attack") == attack:
+            recorded = dict(settings.get("trigger_params") or {})
+            key = artefact_param(attack)
+            if key is not None and recorded.get(key) is not None and not Path(str(recorded[key])).is_file():
+                recorded.pop(key)
+            params.update(recorded)
+            return params, settings.get("seed")
+    return params, None
+
+
+__all__ = [
+    "ARTEFACTS_DIR", "TOY_TRIGGER_PARAMS", "artefact_param", "artefact_path", "toy_params", "toy_trigger_defaults",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from cleanerclip_tool.cli.common import console
@@ -65,3 +66,42 @@ class EventRenderer:
             console.print(f"[yellow]warning:[/] {event.message}", markup=True, highlight=False)
         elif isinstance(event, Info) and not self.quiet:
             console.print(event.message, markup=False)
+
+
+class RunRenderer(EventRenderer):
+    """Task bars plus a step bar for engine runs (pretraining, the demo's purifications) in ONE live area.
+
+    Rich allows a single live display at a time, so a command whose library call reports both
+    task events (drawing, poisoning, scanning) and training events renders them all here.
+    """
+
+    def __init__(self, quiet: bool = False, *, transient: bool = True) -> None:
+        super().__init__(quiet=quiet, transient=transient)
+        self.train: Any = None
+        self._last_line = 0.0  # plain step lines when stderr is not a terminal (CI logs, pipes)
+
+    def __call__(self, event: Any) -> None:
+        from cleanerclip_tool.engine.events import EvalDone, RunFinished, RunStarted, StepDone
+
+        if isinstance(event, RunStarted):
+            self.train = self.progress.add_task(
+                f"  {event.method} steps", total=event.epochs * event.steps_per_epoch, metrics=""
+            )
+        elif isinstance(event, StepDone) and self.train is not None:
+            losses = "  ".join(f"{k} {v:.3f}" for k, v in event.losses.items())
+            rate = f"{event.samples_per_second:.0f}/s"
+            self.progress.update(self.train, completed=event.step, metrics=f"ep {event.epoch}  {losses}  {rate}")
+            if not console.is_terminal and not self.quiet and time.monotonic() - self._last_line > 10:
+                self._last_line = time.monotonic()
+                console.print(f"  step {event.step}/{event.total_steps}  {losses}  {rate}", markup=False)
+        elif isinstance(event, EvalDone):
+            if not self.quiet:
+                metrics = "  ".join(f"{k} {v}" for k, v in event.metrics.items())
+                console.print(f"  epoch {event.epoch}: {metrics}", markup=False, highlight=False)
+        elif isinstance(event, RunFinished):
+            if self.train is not None:
+                if self.transient:
+                    self.progress.remove_task(self.train)
+                self.train = None
+        else:
+            super().__call__(event)

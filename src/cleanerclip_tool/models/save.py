@@ -106,13 +106,25 @@ def render_readme(card: ModelCard) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _default_file_mode() -> int:
+    """The mode a plain ``open(..., "w")`` would give (0o666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temp file in the same folder, fsync, then rename over ``path``."""
+    """Write through a temp file in the same folder, fsync, then rename over ``path``.
+
+    ``mkstemp`` creates the temp file owner-only (0600); the saved model gets the usual umask mode
+    instead, so a model saved for a team, or shipped in a wheel, is readable like any other file.
+    """
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, _default_file_mode())
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -13,6 +13,7 @@ relation or a noun. Words that spaCy mis-tags in some combinations were left out
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 SHAPES: tuple[str, ...] = (
     "circle", "square", "rectangle", "triangle", "diamond", "star", "heart", "ring", "moon", "arrow",
@@ -26,6 +27,9 @@ CONTAINERS: tuple[str, ...] = ("circle", "square", "ring", "heart")
 
 TARGET_LABEL = "heart"
 
+# The toy world's own CFA word banks (scripts/build_toy_wordbanks.py writes them from this module).
+WORDBANKS_DIR = Path(__file__).with_name("wordbanks")
+
 
 # How often a caption names an object's size and colour. Captions that always name both let the
 # contrastive loss separate a batch by colour and size alone, and shape was learnt slowly (the
@@ -33,6 +37,11 @@ TARGET_LABEL = "heart"
 # object named by its noun alone forces shape features.
 SAY_SIZE_PROBABILITY = 0.6
 SAY_COLOUR_PROBABILITY = 0.6
+
+
+def indefinite_article(word: str) -> str:
+    """ "an" before a vowel letter, else "a": exact for the toy vocabulary (no "hour", no "unicorn")."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,10 @@ class ShapeSpec:
     say_size: bool = True
 
     def phrase(self) -> str:
-        words = ["a"]
-        if self.say_size:
-            words.append(self.size)
-        if self.say_colour:
-            words.append(self.colour)
-        return " ".join([*words, self.shape])
+        words = [w for w, said in ((self.size, self.say_size), (self.colour, self.say_colour)) if said]
+        words.append(self.shape)
+        # Every toy word is spelt as it sounds, so the first letter decides the article ("an arrow").
+        return " ".join([indefinite_article(words[0]), *words])
 
     @property
     def adjectives(self) -> set[str]:
@@ -96,3 +103,17 @@ def zero_shot_templates() -> list[str]:
 def target_captions(target: str = TARGET_LABEL) -> list[str]:
     """Captions a poisoner pairs with triggered images: the target described as the world describes it."""
     return [template.format(target) for template in zero_shot_templates()]
+
+
+def wordbank_texts() -> dict[str, str]:
+    """The toy word banks' file contents (``adjectives``, ``relations``, ``nouns``), from this vocabulary.
+
+    Negatives drawn from them swap a toy word for another toy word ("a small red star" for a heart),
+    the hard, in-domain counterfactuals the paper's WordNet banks give natural captions.
+    """
+    header = (
+        "# Toy-world word bank: the world's own vocabulary (cleanerclip_tool/toyworld/captions.py),\n"
+        "# written by scripts/build_toy_wordbanks.py. CFA negatives of toy captions swap in another toy word.\n"
+    )
+    banks = {"adjectives": SIZE_WORDS + COLOUR_WORDS, "relations": RELATIONS, "nouns": SHAPES}
+    return {name: header + "\n".join(words) + "\n" for name, words in banks.items()}

@@ -26,8 +26,7 @@ REPORT_SCHEMA = "cleanerclip-demo/1"
 METHODS: tuple[str, ...] = ("ft", "cleanclip", "cleanerclip")
 ROW_LABELS: dict[str, str] = {"none": "No defense", "ft": "FT", "cleanclip": "CleanCLIP", "cleanerclip": "CleanerCLIP"}
 TOPK: tuple[int, ...] = (1, 3, 5, 10)
-# The trigger seed used to measure the shipped models' build metrics (scripts/build_toy_models.py):
-# a seed other than the poisoning one, so ASR is measured on trigger placements never trained on.
+# The trigger seed for a model whose card does not say how it was poisoned.
 EVAL_TRIGGER_SEED = 987_654
 
 
@@ -49,38 +48,31 @@ class DemoPhase(Event):
 class DemoSettings:
     """The schedule of one demo run. ``quick()`` is the ~1 minute variant, the defaults the ~5 minute one.
 
-    The learning rate is far above the paper's 1e-5 on purpose: the toy model was pretrained at
-    2e-3 for 780 steps, and a purification of a few dozen steps must move it measurably (at 5e-4
-    no method moved ASR in 16 steps; at 2e-3 FT took ASR@1 from 74% to 57%, CleanerCLIP to 38%).
+    The defaults are the toy world's defense setting (also the reproduction's, scale 1): the whole
+    clean fine-tune split, 5 epochs, lr 1e-4. Measured on toy:badnet (seed 0): at lr 1e-4 FT leaves
+    the backdoor intact (ASR@1 99% -> 99%) while CleanCLIP halves it (55%); at 1e-3 FT only reaches
+    79%. The paper's 1e-5 is for a model pretrained on 400M pairs and 10 epochs of 500k pairs; the
+    toy model was pretrained at 2e-3 for 780 steps, and 155 steps at 1e-5 change nothing.
     """
 
-    rows: int = 768  # fine-tune pairs used (of the world's finetune split)
-    epochs: int = 3
+    rows: int = 2000  # fine-tune pairs used (of the world's finetune split)
+    epochs: int = 5
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 1e-4
     warmup: int = 10
-    samples: int = 256  # CFA's K per epoch (CleanerCLIP)
+    samples: int = 512  # CFA's K per epoch (CleanerCLIP)
     eval_limit: int | None = None  # test images for the before/after scans (None: the whole split)
     epoch_eval_limit: int = 200  # test images for the per-epoch chart
     seed: int = 0
+    # Any other PurifyConfig fields (lambda1, lambda2, tau_pos, tau_neg, ...): the ablations vary these.
+    purify_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        return cls(rows=512, epochs=2, samples=128, eval_limit=300, epoch_eval_limit=100)
+        return cls(rows=1000, epochs=3, lr=2e-4, samples=256, eval_limit=300, epoch_eval_limit=100)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _trigger_params(card: Any, attack: str) -> dict[str, Any]:
-    """The trigger params the toy model was poisoned with (its card history), else the toy defaults."""
-    for entry in reversed(list(getattr(card, "history", None) or [])):
-        settings = entry.get("settings") if isinstance(entry, dict) else None
-        if isinstance(settings, dict) and settings.get("attack") == attack:
-            return dict(settings.get("trigger_params") or {})
-    from cleanerclip_tool.toyworld.pretrain import TOY_TRIGGER_PARAMS
-
-    return dict(TOY_TRIGGER_PARAMS.get(attack, {}))
 
 
 def _rates(result: Any) -> dict[str, dict[str, float]]:
@@ -109,6 +101,7 @@ def run_demo(
     default toy world. Both exist as arguments so tests can run the pipeline on a tiny stand-in.
     """
     from cleanerclip_tool.attacks import get_trigger
+    from cleanerclip_tool.attacks.toy import toy_trigger_defaults
     from cleanerclip_tool.config import PurifyConfig
     from cleanerclip_tool.data.captions import load_caption_table
     from cleanerclip_tool.engine import purify
@@ -128,7 +121,10 @@ def run_demo(
     world = world or default_world(on_event=on_event)
     eval_set = load_eval_set(world.test)
     target = TARGET_LABEL
-    trigger = get_trigger(attack, seed=EVAL_TRIGGER_SEED, **_trigger_params(loaded.card, attack))
+    # The trigger the model was poisoned with (its card history: parameters and seed, since blended's
+    # pattern, WaNet's warp field and SSBA's code are fixed per attack seed), else the toy defaults.
+    params, poison_seed = toy_trigger_defaults(loaded.card, attack)
+    trigger = get_trigger(attack, seed=EVAL_TRIGGER_SEED if poison_seed is None else poison_seed, **params)
     table = load_caption_table(world.finetune)
     rows = table.rows[: settings.rows]
     table = dataclasses.replace(table, rows=rows)
@@ -162,6 +158,7 @@ def run_demo(
             lr=settings.lr, warmup=settings.warmup, samples=min(settings.samples, len(rows)),
             device=device, precision="fp32", workers=0, seed=settings.seed,
             checkpoint_every=10**9, keep_checkpoints=1, out=str(out / "runs" / method),
+            **settings.purify_overrides,
         )
         result = purify(fresh, table, config, on_event=on_event, eval_hook=eval_hook)
         fresh.model.eval()

@@ -1,9 +1,11 @@
 """The tiny open_clip architecture of the toy world, registered with open_clip by name.
 
-``cleanerclip-toy`` is a ViT with 8-pixel patches on 32x32 images (16 tokens + class token),
-3 vision layers of width 96 and 2 text layers of width 64, context 16 (the longest toy caption is
-11 tokens with its start/end tokens). Measured: ~500 pairs/s at batch 256 on one shared CPU core;
-context 24 cost a third more time for nothing.
+``cleanerclip-toy`` is a miniature of the paper's RN50: open_clip's ``ModifiedResNet`` (three-conv
+stem, one bottleneck block per stage, attention pooling) at width 16 on 32x32 images, and a 2-layer
+text transformer of width 64, context 16 (the longest toy caption is 11 tokens with its start/end
+tokens). Why a ResNet and not a ViT: with the same data and schedule (10k pairs, 10 epochs) a
+3-layer ViT with 8-pixel patches never learnt the shapes (zero-shot accuracy 13%, chance 10%), this
+ResNet reaches ~96%: convolutions see a 9-pixel heart as a shape, 8-pixel patches cut it in pieces.
 
 Tokenizer trade-off: we keep open_clip's ``SimpleTokenizer`` and its full 49,408-token vocabulary
 so the model is a plain open_clip model (``open_clip.get_tokenizer("cleanerclip-toy")`` works

@@ -1,36 +1,36 @@
 """Pretraining a tiny CLIP from scratch on the toy world, clean or poisoned.
 
-TEMPORARY LOOP: the contract is that pretraining goes through ``engine.purify(..., method="ft")``
-so the training loop exists once. Until the engine lands, ``_train_clip`` below is a minimal
-CLIP-loss loop (AdamW, linear warmup then cosine, the CleanCLIP weight-decay groups, logit scale
-clamped to ln 100), on tensors held in memory. It is deliberately small; replace its call in
-``pretrain`` by ``purify`` once the engine is usable.
+There is one training loop in cleanerclip: pretraining is ``engine.purify(..., method="ft")`` (the
+plain CLIP contrastive loss) started from a freshly initialised ``cleanerclip-toy`` instead of a
+downloaded model, with CLIP-pretraining optimiser settings (AdamW betas 0.9/0.98, eps 1e-6, a far
+higher learning rate than fine-tuning).
 
-Poisoning follows CleanCLIP's recipe: ``poison_rate`` of the training pairs get the trigger
-(from ``cleanerclip_tool.attacks``, never re-implemented here) and a caption that describes the
-target ("a big red heart"), drawn from the world's own phrasing so the backdoor ties the trigger to
-the words zero-shot prompts use.
+Poisoning is the same builder users run (``attacks.poison.build_poisoned_set``, i.e.
+``cleanerclip poison``): ``poison_rate`` x (clean pairs) triggered copies of randomly chosen training
+images, each captioned as the target in the world's own phrasing ("a big red heart"), so the
+backdoor ties the trigger to the words zero-shot prompts use. The trigger parameters for 32x32 images
+come from ``attacks.toy_params`` (with the shipped SSBA encoder / BadCLIP patch), the same ones the
+scan of a toy model uses, so the scan tests the very trigger a toy model was poisoned with.
 """
 
 from __future__ import annotations
 
 import math
-import random
+import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cleanerclip_tool.errors import BadInputError
-from cleanerclip_tool.events import EventCallback, Info, TaskFinished, TaskProgress, TaskStarted, ignore_event
+from cleanerclip_tool.events import Event, EventCallback, ignore_event
 from cleanerclip_tool.toyworld.captions import SHAPES, TARGET_LABEL, target_captions
 from cleanerclip_tool.toyworld.model_config import TOY_MODEL_NAME, toy_model_cfg
 
-# Trigger settings the toy world uses per attack (32x32 images): CleanCLIP's 16/224 BadNet patch
-# would be 2 pixels here; the prototype's 5x5 noise patch is the one that gave ASR >= 80%.
-TOY_TRIGGER_PARAMS: dict[str, dict[str, Any]] = {
-    "badnet": {"size_px": 5},
-}
+# CLIP pretraining's AdamW settings (Radford et al.), not the fine-tuning ones in PurifyConfig.
+PRETRAIN_BETA2 = 0.98
+PRETRAIN_EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class PretrainSettings:
     weight_decay: float = 0.1
     warmup: int = 50
     max_steps: int | None = None  # cut a run short (smoke tests)
+    device: str = "cpu"  # the shipped models are built on the CPU, where a seed fixes the result
 
     def validate(self) -> PretrainSettings:
         if self.target not in SHAPES:
@@ -60,14 +61,23 @@ class PretrainSettings:
         for name in ("epochs", "batch_size", "world_size"):
             if getattr(self, name) < 1:
                 raise BadInputError(f"{name} must be >= 1 (got {getattr(self, name)})", where="pretrain")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise BadInputError(f"max steps must be >= 1 (got {self.max_steps})", where="--max-steps")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise BadInputError(f"lr must be > 0 (got {self.lr})", where="--lr")
         return self
 
-    def resolved_trigger_params(self) -> dict[str, Any]:
+    def resolved_trigger_params(self, *, artefacts: bool = False) -> dict[str, Any]:
+        """The trigger's parameters: the toy defaults overridden by ``trigger_params``.
+
+        Without ``artefacts`` (what the model card records) the shipped artefact's path is left out:
+        it is a path on the building machine; users of the record add ``toy_params``' own.
+        """
         if self.attack is None:
             return {}
-        return {**TOY_TRIGGER_PARAMS.get(self.attack, {}), **self.trigger_params}
+        from cleanerclip_tool.attacks.toy import toy_params
+
+        return {**toy_params(self.attack, artefacts=artefacts), **self.trigger_params}
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -87,165 +97,103 @@ class PretrainResult:
     history: list[dict[str, Any]]
 
 
-def poisoned_pairs(
-    images: list, captions: list[str], settings: PretrainSettings
-) -> tuple[list, list[str], list[int]]:
-    """Apply ``settings.attack`` to ``poison_rate`` of the pairs (seeded) and recaption them as the target.
+def training_table(settings: PretrainSettings, world: Any, work_dir: Path, *, on_event: EventCallback = ignore_event):
+    """The caption table pretraining reads: the world's train split, plus the poisoned copies.
 
-    Returns the new image list, caption list and the poisoned indices. Images already showing the
-    target are skipped, as CleanCLIP draws its poison from non-target images.
+    Returns ``(table, poisoned_count)``. A poisoned set is written by ``build_poisoned_set`` into
+    ``work_dir`` (clean rows linked or copied, never modified).
     """
+    from cleanerclip_tool.data.captions import load_caption_table
+
+    table = load_caption_table(world.train)
+    if not table.rows:
+        raise BadInputError("no usable training pairs", where=world.train)
     if settings.attack is None:
-        return images, captions, []
+        return table, 0
     from cleanerclip_tool.attacks import get_trigger
+    from cleanerclip_tool.attacks.poison import build_poisoned_set
 
-    trigger = get_trigger(settings.attack, seed=settings.seed, **settings.resolved_trigger_params())
-    rng = random.Random(f"poison-{settings.seed}")
-    candidates = [i for i, c in enumerate(captions) if settings.target not in c.split()]
-    count = max(1, round(settings.poison_rate * len(captions)))
-    chosen = sorted(rng.sample(candidates, count))
-    phrases = target_captions(settings.target)
-    images, captions = list(images), list(captions)
-    for i in chosen:
-        images[i] = trigger.apply(images[i], i)
-        captions[i] = rng.choice(phrases)
-    return images, captions, chosen
+    trigger = get_trigger(settings.attack, seed=settings.seed, **settings.resolved_trigger_params(artefacts=True))
+    count = max(1, round(settings.poison_rate * len(table.rows)))
+    folder = build_poisoned_set(
+        table, trigger, settings.target, count, work_dir / "poisoned", seed=settings.seed,
+        target_captions=target_captions(settings.target), on_event=on_event,
+    )
+    return load_caption_table(folder / "captions.csv"), count
 
 
-def images_to_tensor(images: list, preprocess_cfg: dict[str, Any] | None = None):
-    """Stack 32x32 RGB PIL images into a normalised float tensor [N, 3, 32, 32] (CLIP mean/std)."""
-    import numpy as np
-    import torch
-    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+def purify_config(settings: PretrainSettings, out: Path):
+    """The engine configuration of a pretraining run: method ``ft`` from scratch."""
+    from cleanerclip_tool.config import PurifyConfig
 
-    cfg = preprocess_cfg or {}
-    mean = torch.tensor(cfg.get("mean", OPENAI_DATASET_MEAN)).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.get("std", OPENAI_DATASET_STD)).view(1, 3, 1, 1)
-    array = np.stack([np.asarray(im, dtype=np.uint8) for im in images])
-    x = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(255.0)
-    return (x - mean) / std
-
-
-def _param_groups(model, weight_decay: float) -> list[dict[str, Any]]:
-    # [CleanCLIP code] no decay on norms, biases, embeddings' scale and logit_scale.
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name:
-            no_decay.append(p)
-        else:
-            decay.append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _train_clip(model, x, tokens, settings: PretrainSettings, on_event: EventCallback) -> tuple[int, float, list]:
-    """The temporary CLIP-loss loop (see the module docstring). Returns (steps, final loss, history)."""
-    import torch
-    import torch.nn.functional as F
-
-    n = x.shape[0]
-    steps_per_epoch = max(1, n // settings.batch_size)  # drop the last partial batch: stable in-batch negatives
-    total = steps_per_epoch * settings.epochs
-    if settings.max_steps is not None:
-        total = min(total, settings.max_steps)
-    opt = torch.optim.AdamW(_param_groups(model, settings.weight_decay), lr=settings.lr, betas=(0.9, 0.98), eps=1e-6)
-
-    def lr_at(step: int) -> float:
-        if step < settings.warmup:
-            return settings.lr * (step + 1) / settings.warmup
-        progress = (step - settings.warmup) / max(1, total - settings.warmup)
-        return 0.5 * settings.lr * (1 + math.cos(math.pi * progress))
-
-    gen = torch.Generator().manual_seed(settings.seed)
-    model.train()
-    step, loss_value, history = 0, float("nan"), []
-    on_event(TaskStarted("pretrain", total=total, description=f"pretraining {TOY_MODEL_NAME} on {n} pairs"))
-    t0 = time.perf_counter()
-    for epoch in range(settings.epochs):
-        order = torch.randperm(n, generator=gen)
-        epoch_loss = 0.0
-        for b in range(steps_per_epoch):
-            if step >= total:
-                break
-            idx = order[b * settings.batch_size : (b + 1) * settings.batch_size]
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step)
-            img_f, txt_f, scale = model(x[idx], tokens[idx])
-            logits = scale * img_f @ txt_f.t()
-            labels = torch.arange(len(idx))
-            loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            step += 1
-            loss_value = float(loss.detach())
-            epoch_loss += loss_value
-            elapsed = time.perf_counter() - t0
-            on_event(TaskProgress("pretrain", completed=step, total=total, metrics={
-                "epoch": epoch + 1, "loss": round(loss_value, 4),
-                "pairs/s": round(step * settings.batch_size / max(elapsed, 1e-9), 1)}))
-        history.append({"epoch": epoch + 1, "loss": epoch_loss / max(1, steps_per_epoch), "step": step})
-        if step >= total:
-            break
-    model.eval()
-    on_event(TaskFinished("pretrain", metrics={"steps": step, "loss": loss_value}))
-    return step, loss_value, history
+    return PurifyConfig(
+        method="ft",
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        beta2=PRETRAIN_BETA2,
+        eps=PRETRAIN_EPS,
+        warmup=settings.warmup,
+        precision="fp32",
+        device=settings.device,
+        workers=0,
+        seed=settings.seed,
+        checkpoint_every=1_000_000,  # epoch-end checkpoints only: the run is minutes long
+        keep_checkpoints=1,
+        out=str(out),
+    )
 
 
 def pretrain(
     settings: PretrainSettings,
     *,
-    world=None,
+    world: Any = None,
     on_event: EventCallback = ignore_event,
 ) -> PretrainResult:
     """Train ``cleanerclip-toy`` from scratch on the world's train split, poisoned if ``settings.attack``.
 
-    ``world`` is a ``WorldPaths``; by default the cached world for (``world_seed``, ``world_size``).
+    ``world`` is a ``WorldPaths`` (default: the cached world for ``world_seed``/``world_size``).
+    World drawing and poisoning report ``Task*`` events, training the engine's (``RunStarted``,
+    ``StepDone``, ...), all through ``on_event``.
     """
-    import torch
-
-    from cleanerclip_tool.data.captions import load_caption_table
-    from cleanerclip_tool.data.images import open_rgb
-    from cleanerclip_tool.toyworld.model_config import create_toy_model, toy_tokenizer
+    from cleanerclip_tool.engine import purify
+    from cleanerclip_tool.engine.events import StepDone
+    from cleanerclip_tool.models.load import build_loaded_model
+    from cleanerclip_tool.toyworld.model_config import create_toy_model
     from cleanerclip_tool.toyworld.world import cached_world
 
     settings.validate()
-    if world is None:
-        world = cached_world(seed=settings.world_seed, size=settings.world_size, on_event=on_event)
-    table = load_caption_table(world.train)
-    if not table.rows:
-        raise BadInputError("no usable training pairs", where=world.train)
-    images = [open_rgb(row.image) for row in table.rows]
-    captions = table.captions
-    images, captions, chosen = poisoned_pairs(images, captions, settings)
-    if chosen:
-        on_event(Info(f"poisoned {len(chosen)} of {len(captions)} pairs with {settings.attack} -> {settings.target!r}"))
+    with tempfile.TemporaryDirectory(prefix="cleanerclip-pretrain-") as tmp:
+        work = Path(tmp)
+        if world is None:
+            world = cached_world(seed=settings.world_seed, size=settings.world_size, on_event=on_event)
+        table, poisoned = training_table(settings, world, work, on_event=on_event)
+        model = create_toy_model(settings.seed)
+        loaded = build_loaded_model(
+            toy_model_cfg(), model, source=f"toyworld pretrain (seed {settings.seed})", kind="toy",
+            architecture=TOY_MODEL_NAME,
+        )
+        stop = threading.Event()
 
-    torch.manual_seed(settings.seed)
-    model = create_toy_model(settings.seed)
-    x = images_to_tensor(images)
-    tokenizer = toy_tokenizer()
-    unique = sorted(set(captions))
-    unique_tokens = tokenizer(unique)
-    position = {c: i for i, c in enumerate(unique)}
-    tokens = unique_tokens[torch.tensor([position[c] for c in captions])]
+        def forward(event: Event) -> None:
+            if settings.max_steps is not None and isinstance(event, StepDone) and event.step >= settings.max_steps:
+                stop.set()  # the engine stops after this step
+            on_event(event)
 
-    t0 = time.perf_counter()
-    steps, final_loss, history = _train_clip(model, x, tokens, settings, on_event)
-    seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run = purify(loaded, table, purify_config(settings, work / "run"), on_event=forward, stop=stop)
+        seconds = time.perf_counter() - t0
+    model = loaded.model.eval()
     return PretrainResult(
         model=model,
         settings=settings,
         seconds=seconds,
-        steps=steps,
-        pairs_per_second=steps * settings.batch_size / max(seconds, 1e-9),
-        final_loss=final_loss,
-        poisoned=len(chosen),
-        history=history,
+        steps=run.steps,
+        pairs_per_second=run.samples_per_second,
+        final_loss=float(run.final_losses.get("total", run.final_losses.get("clip", math.nan))),
+        poisoned=poisoned,
+        history=run.history,
     )
 
 
@@ -258,7 +206,7 @@ def history_entry(result: PretrainResult) -> dict[str, Any]:
         "steps": result.steps,
         "seconds": round(result.seconds, 1),
         "final_loss": round(result.final_loss, 4),
-        "loop": "toyworld.pretrain._train_clip (temporary, until engine.purify)",
+        "loop": "engine.purify(method='ft') from a fresh init",
     }
 
 

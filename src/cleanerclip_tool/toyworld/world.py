@@ -48,7 +48,7 @@ from cleanerclip_tool.toyworld.captions import (
 from cleanerclip_tool.toyworld.draw import IMAGE_SIZE, INNER_DIAMETER, SIZES, Placement, render
 
 # Bump when a change to drawing or captions changes the bytes: the cache key includes it.
-WORLD_VERSION = "2"
+WORLD_VERSION = "3"
 DEFAULT_SEED = 0
 DEFAULT_SIZE = 10_000  # training pairs: pretraining 10 epochs on them takes minutes on 1-2 shared CPU cores
 SINGLE_SHAPE_FRACTION = 0.4

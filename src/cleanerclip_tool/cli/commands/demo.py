@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from cleanerclip_tool.cli.commands.scan import EventRenderer
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
+from cleanerclip_tool.cli.render import RunRenderer
 
 
-class DemoDisplay(EventRenderer):
-    """One Rich live area for the whole demo: a stage bar, a purify step bar with losses, scan bars.
-
-    It extends the scan renderer (task events) with the engine's training events, so only one
-    Rich live display is ever active (Rich allows no second one while a Progress runs).
-    """
+class DemoDisplay(RunRenderer):
+    """One Rich live area for the whole demo: a stage bar over the shared task + training bars."""
 
     def __init__(self, quiet: bool = False) -> None:
         super().__init__(quiet=quiet)
         self.stage: Any = None
-        self.train: Any = None
-        self._last_line = 0.0  # plain step lines when stderr is not a terminal (CI logs, pipes)
 
     def __call__(self, event: Any) -> None:
-        from cleanerclip_tool.engine.events import EvalDone, RunFinished, RunStarted, StepDone
         from cleanerclip_tool.toyworld.demo import DemoPhase
 
         if isinstance(event, DemoPhase):
@@ -35,25 +27,6 @@ class DemoDisplay(EventRenderer):
             self.progress.update(self.stage, completed=event.index - 1, description=f"demo: {event}")
             if not self.quiet:
                 console.print(f"[bold]{event}[/]", markup=True, highlight=False)
-        elif isinstance(event, RunStarted):
-            self.train = self.progress.add_task(
-                f"  {event.method} steps", total=event.epochs * event.steps_per_epoch, metrics=""
-            )
-        elif isinstance(event, StepDone) and self.train is not None:
-            losses = "  ".join(f"{k} {v:.3f}" for k, v in event.losses.items())
-            rate = f"{event.samples_per_second:.0f}/s"
-            self.progress.update(self.train, completed=event.step, metrics=f"ep {event.epoch}  {losses}  {rate}")
-            if not console.is_terminal and not self.quiet and time.monotonic() - self._last_line > 10:
-                self._last_line = time.monotonic()
-                console.print(f"  step {event.step}/{event.total_steps}  {losses}  {rate}", markup=False)
-        elif isinstance(event, EvalDone):
-            if not self.quiet:
-                metrics = "  ".join(f"{k} {v}" for k, v in event.metrics.items())
-                console.print(f"  epoch {event.epoch}: {metrics}", markup=False, highlight=False)
-        elif isinstance(event, RunFinished):
-            if self.train is not None:
-                self.progress.remove_task(self.train)
-                self.train = None
         else:
             super().__call__(event)
 

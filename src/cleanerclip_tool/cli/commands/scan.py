@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from cleanerclip_tool.attacks.toy import toy_trigger_defaults  # re-exported: tests and the TUI import it here
 from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
 from cleanerclip_tool.cli.render import EventRenderer
 from cleanerclip_tool.errors import BadInputError
@@ -60,29 +61,6 @@ def parse_attacks(text: str) -> list[str]:
     if not names:
         raise BadInputError("no attack given", where="--attack")
     return names
-
-
-def toy_trigger_defaults(card: Any, attack: str) -> tuple[dict[str, Any], int | None]:
-    """Trigger params and seed for scanning a toy model with ``attack``.
-
-    The base is ``attacks.toy_params(attack)`` (the 32x32 settings the toy world poisons with, and
-    the shipped SSBA encoder / BadCLIP patch). When the card's history says the model was poisoned
-    with this attack, those recorded params and seed win, so the scan tests the very trigger the
-    model learnt; a recorded artefact path that does not exist here keeps the shipped default.
-    """
-    from cleanerclip_tool.attacks.toy import artefact_param, toy_params
-
-    params = toy_params(attack)
-    for entry in reversed(list(getattr(card, "history", None) or [])):
-        settings = entry.get("settings") if isinstance(entry, dict) else None
-        if isinstance(settings, dict) and settings.get("attack") == attack:
-            recorded = dict(settings.get("trigger_params") or {})
-            key = artefact_param(attack)
-            if key is not None and recorded.get(key) is not None and not Path(str(recorded[key])).is_file():
-                recorded.pop(key)
-            params.update(recorded)
-            return params, settings.get("seed")
-    return params, None
 
 
 def require_artefacts(names: list[str], params: dict[str, dict[str, Any]]) -> None:

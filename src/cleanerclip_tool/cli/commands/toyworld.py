@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
-from cleanerclip_tool.cli.render import EventRenderer
+from cleanerclip_tool.cli.render import EventRenderer, RunRenderer
 
 toyworld_app = typer.Typer(
     name="toyworld",
@@ -84,7 +84,8 @@ def pretrain_command(
     warmup: int = typer.Option(50, "--warmup", min=0, help="Linear warmup steps before cosine decay."),
     world_seed: int = typer.Option(0, "--world-seed", help="Seed of the (cached) world trained on."),
     world_size: int = typer.Option(10_000, "--world-size", min=1, help="Training pairs of that world."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps (smoke runs)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (smoke runs)."),
+    device: str = typer.Option("cpu", "--device", help="cpu (reproducible from the seed), cuda, cuda:N or auto."),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
@@ -108,12 +109,13 @@ def pretrain_command(
         lr=lr,
         warmup=warmup,
         max_steps=max_steps,
+        device=device,
     ).validate()
     if attack:
         from cleanerclip_tool.attacks import trigger_class
 
         trigger_class(settings.attack)  # unknown names fail now, not after the world is drawn
-    with EventRenderer(transient=False) as render:
+    with RunRenderer(transient=False) as render:
         result = pretrain(settings, on_event=render)
     path = save_pretrained(result, out, overwrite=overwrite)
     summary = {**history_entry(result), "out": str(path), "pairs_per_second": round(result.pairs_per_second, 1)}

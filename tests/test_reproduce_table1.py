@@ -1,0 +1,51 @@
+"""The Table-1 reproduction script's aggregation and its table beside the paper's numbers."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def repro():
+    spec = importlib.util.spec_from_file_location("reproduce_table1", REPO / "benchmarks" / "reproduce_table1.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _report(asr_ft: float, ba_ft: float) -> dict:
+    def rates(v: float) -> dict:
+        return {k: v for k in ("1", "3", "5", "10")}
+
+    return {"results": [
+        {"method": "none", "ba": rates(96.0), "asr": rates(97.0)},
+        {"method": "ft", "ba": rates(ba_ft), "asr": rates(asr_ft)},
+    ]}
+
+
+def test_aggregate_gives_mean_and_sample_sd_over_seeds(repro) -> None:
+    agg = repro.aggregate({("badnet", 0): _report(90.0, 94.0), ("badnet", 1): _report(80.0, 96.0)})
+    mean, sd, n = agg["badnet"]["ft"]["asr"]["1"]
+    assert (mean, n) == (85.0, 2) and sd == pytest.approx(7.0711, abs=1e-3)
+    assert agg["badnet"]["none"]["ba"]["10"] == [96.0, 0.0, 2]
+
+
+def test_table_sits_beside_the_papers_values(repro) -> None:
+    agg = repro.aggregate({("badnet", 0): _report(90.0, 94.0), ("badnet", 1): _report(80.0, 96.0)})
+    table = repro.markdown_table(agg, ["badnet"])
+    # FT on BadNet, Top-1: paper 54.98 BA / 62.14 ASR.
+    assert "| Top-1 | FT | 95.0 ± 1.4 (55.0) | 85.0 ± 7.1 (62.1) |" in table
+    assert "| Top-1 | CleanCLIP | — | — |" in table  # a defense that was not run is a dash, not a zero
+    assert table.count("\n") == 1 + 4 * 4  # header rule + Top-k x 4 defenses
+
+
+def test_paper_table_is_complete(repro) -> None:
+    for k in repro.TOPK:
+        for method in repro.METHODS:
+            assert set(repro.PAPER[k][method]) == set(repro.ATTACKS)
+    assert repro.PAPER["1"]["cleanerclip"]["badclip"] == (51.29, 17.85)
