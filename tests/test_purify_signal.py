@@ -18,24 +18,32 @@ from cleanerclip_tool.engine.checkpoint import latest_valid_checkpoint
 from cleanerclip_tool.models.save import save_model
 
 
-@pytest.mark.slow
-def test_sigterm_checkpoints_exits_143_and_resume_finishes(tmp_path: Path) -> None:
+def _signal_during_purify(tmp_path: Path, sig: signal.Signals, *, epochs: int, settle: float = 0.0):
+    """Start `cleanerclip purify` on a tiny model, wait for the first epoch-end checkpoint (training is
+    under way), wait ``settle`` seconds more, send ``sig``; returns (args, env, out, returncode, stdout, stderr)."""
     loaded = tiny_loaded()
     model = save_model(loaded.model, tmp_path / "model", loaded.card)
     data = draw_caption_set(tmp_path / "data", n=32)
     out = tmp_path / "out"
     args = [sys.executable, "-m", "cleanerclip_tool", "purify", str(model), "--data", str(data), "--out", str(out),
-            "--method", "ft", "--epochs", "12", "--batch-size", "8", "--lr", "1e-3", "--warmup", "1",
+            "--method", "ft", "--epochs", str(epochs), "--batch-size", "8", "--lr", "1e-3", "--warmup", "1",
             "--workers", "0", "--checkpoint-every", "1000", "--json"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 240
-    while latest_valid_checkpoint(out) is None:  # the first epoch-end checkpoint: training is under way
+    while latest_valid_checkpoint(out) is None:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    time.sleep(settle)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143, stderr
+    return args, env, out, proc.returncode, stdout, stderr
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_exits_143_and_resume_finishes(tmp_path: Path) -> None:
+    args, env, out, returncode, stdout, stderr = _signal_during_purify(tmp_path, signal.SIGTERM, epochs=12)
+    assert returncode == 143, stderr
     summary = json.loads(stdout)
     assert summary["stopped"] is True
     _path, state = latest_valid_checkpoint(out)
@@ -52,23 +60,9 @@ def test_sigterm_checkpoints_exits_143_and_resume_finishes(tmp_path: Path) -> No
 def test_sigint_checkpoints_at_the_next_step_and_exits_130(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) is handled like SIGTERM: the step under way finishes, a checkpoint of it is
     written, and the exit status is 128 + 2; no KeyboardInterrupt traceback."""
-    loaded = tiny_loaded()
-    model = save_model(loaded.model, tmp_path / "model", loaded.card)
-    data = draw_caption_set(tmp_path / "data", n=32)
-    out = tmp_path / "out"
-    args = [sys.executable, "-m", "cleanerclip_tool", "purify", str(model), "--data", str(data), "--out", str(out),
-            "--method", "ft", "--epochs", "40", "--batch-size", "8", "--lr", "1e-3", "--warmup", "1",
-            "--workers", "0", "--checkpoint-every", "1000", "--json"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 240
-    while latest_valid_checkpoint(out) is None:  # the first epoch-end checkpoint: training is under way
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    time.sleep(0.3)  # land somewhere inside an epoch rather than on its boundary
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    # settle: land somewhere inside an epoch rather than on its boundary
+    _args, _env, out, returncode, stdout, stderr = _signal_during_purify(tmp_path, signal.SIGINT, epochs=40, settle=0.3)
+    assert returncode == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     summary = json.loads(stdout)
     assert summary["stopped"] is True and 0 < summary["steps"] < 40 * 4
