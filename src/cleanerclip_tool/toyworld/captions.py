@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleanerclip_tool.augment.grammar import article_for
+
 SHAPES: tuple[str, ...] = (
     "circle", "square", "rectangle", "triangle", "diamond", "star", "heart", "ring", "moon", "arrow",
 )
@@ -39,11 +41,6 @@ SAY_SIZE_PROBABILITY = 0.6
 SAY_COLOUR_PROBABILITY = 0.6
 
 
-def indefinite_article(word: str) -> str:
-    """ "an" before a vowel letter, else "a": exact for the toy vocabulary (no "hour", no "unicorn")."""
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
 @dataclass(frozen=True)
 class ShapeSpec:
     """One object of a scene: what is drawn, and which of its attributes the caption names."""
@@ -57,8 +54,7 @@ class ShapeSpec:
     def phrase(self) -> str:
         words = [w for w, said in ((self.size, self.say_size), (self.colour, self.say_colour)) if said]
         words.append(self.shape)
-        # Every toy word is spelt as it sounds, so the first letter decides the article ("an arrow").
-        return " ".join([indefinite_article(words[0]), *words])
+        return " ".join([article_for(words[0]), *words])  # "an arrow": the sub-captioner's own a/an rule
 
     @property
     def adjectives(self) -> set[str]:
