@@ -24,12 +24,7 @@ from cleanerclip_tool.errors import DataError
 TESTS = str(Path(__file__).parent)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _break_images(folder: Path, indices) -> None:
