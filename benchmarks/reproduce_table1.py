@@ -153,11 +153,13 @@ def run_cell(attack: str, seed: int, scale: float, out: Path, *, methods: tuple[
     folder = out / "runs" / f"{attack}-seed{seed}{tag}"
     wanted = tuple(m for m in methods if m != "none")
     done = folder / "report.json"
-    if done.is_file():  # resumable: a finished cell with the same model, schedule and methods is kept
+    if done.is_file():  # resumable: a finished cell with the same model and schedule covering the methods is kept
         report = json.loads(done.read_text(encoding="utf-8"))
+        have = [r["method"] for r in report["results"][1:]]
         if (report.get("model") == str(model) and report.get("settings") == json.loads(json.dumps(settings.to_dict()))
-                and [r["method"] for r in report["results"][1:]] == list(wanted)):
+                and set(wanted) <= set(have)):
             log(f"{attack} seed {seed}{tag}: kept {done}")
+            report["results"] = [report["results"][0], *(r for r in report["results"][1:] if r["method"] in wanted)]
             return report
     t0 = time.perf_counter()
     report = run_demo(folder, attack=attack, model=str(model), settings=settings, methods=wanted, chart=False)
