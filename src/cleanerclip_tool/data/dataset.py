@@ -7,6 +7,7 @@ and the step, not on worker count or on whether the run was resumed mid-epoch.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -24,6 +25,23 @@ DEFAULT_MAX_BAD_IN_A_ROW = 50  # the home of the value is PurifyConfig.max_bad_r
 def item_seed(seed: int, epoch: int, row: int) -> int:
     """A 63-bit seed unique to (run seed, epoch, row)."""
     return (seed * 1_000_003 + epoch * 7_919 + row * 104_729) % (2**63 - 1)
+
+
+@contextlib.contextmanager
+def seeded_cpu_rng(seed: int) -> Iterator[None]:
+    """Seed torch's global CPU generator for a block and restore its state afterwards.
+
+    What ``torch.random.fork_rng(devices=[])`` + ``torch.manual_seed`` do for the CPU generator, at
+    ~5 µs instead of ~300: ``torch.manual_seed`` also queues a lazy CUDA re-seed on CUDA builds, and
+    queueing it captures a Python stack trace, once per training image. Transforms that draw from the
+    global generator (torchvision's AutoAugment) see the same numbers either way.
+    """
+    state = torch.random.get_rng_state()
+    torch.default_generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(state)
 
 
 class PurifyDataset(Dataset):
@@ -90,8 +108,7 @@ class PurifyDataset(Dataset):
             "bad_walk": walked,
         }
         if self.aug_captions is not None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(item_seed(self.seed, epoch, index))
+            with seeded_cpu_rng(item_seed(self.seed, epoch, index)):
                 item["aug_image"] = self.preprocess(self._augment(image))
             item["aug_tokens"] = self.tokenizer([self.aug_captions[index]])[0]
         return item
