@@ -12,6 +12,7 @@ returns the report dict that it also writes as ``report.json`` / ``report.md`` /
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -146,7 +147,8 @@ def run_demo(
 
     for i, method in enumerate(methods, start=2):
         on_event(DemoPhase("purify", method, i, total))
-        fresh = load_model(spec, device=device)
+        # a copy of the untouched scan model, not a second load: same weights, no rebuild
+        fresh = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model), card=copy.deepcopy(loaded.card))
 
         def eval_hook(trained: Any, epoch: int, _fresh: Any = fresh) -> dict[str, Any]:
             view = dataclasses.replace(_fresh, model=trained)
