@@ -10,7 +10,7 @@ Usage::
 
     python benchmarks/reproduce_table1.py                         # 6 attacks x 4 defenses x 3 seeds
     python benchmarks/reproduce_table1.py --attacks badnet --seeds 0,1,2
-    python benchmarks/reproduce_table1.py --jobs 2                # two cells at a time (one thread each)
+    python benchmarks/reproduce_table1.py --jobs 1                # one cell at a time (default: one per core)
     python benchmarks/reproduce_table1.py --scale 2               # twice the data and schedule
     python benchmarks/reproduce_table1.py --ablation epochs       # ASR per epoch, CleanCLIP vs CleanerCLIP
     python benchmarks/reproduce_table1.py --ablation lambda       # lambda2 : lambda1 ratios
@@ -188,16 +188,20 @@ def run_cells(jobs: list[dict[str, Any]], *, parallel: int, threads: int | None)
     """``run_cell`` for each job, in order; with ``parallel`` > 1 in that many spawned processes.
 
     On a small CPU machine several single-thread processes beat one process on all cores for the
-    toy model (its kernels are too small to spread well). Victims are pretrained beforehand, one
-    at a time, so two processes never pretrain the same (attack, seed).
+    toy model (its kernels are too small to spread well). Each process pretrains its own cell's
+    victim, except a victim that several cells share (the ablations): that one is pretrained
+    beforehand, so two processes never pretrain the same (attack, seed).
     """
     if parallel <= 1 or len(jobs) <= 1:
         return [run_cell(**job, log=log_line) for job in jobs]
     import multiprocessing
+    from collections import Counter
     from concurrent.futures import ProcessPoolExecutor
 
-    for job in jobs:
-        victim(job["attack"], job["seed"], job["scale"], job["out"] / "victims", log=log_line,
+    shared = Counter((job["attack"], job["seed"]) for job in jobs)
+    for attack, seed in (key for key, n in shared.items() if n > 1):
+        job = next(j for j in jobs if (j["attack"], j["seed"]) == (attack, seed))
+        victim(attack, seed, job["scale"], job["out"] / "victims", log=log_line,
                use_shipped=job.get("use_shipped", True))
     per_process = threads or max(1, (os.cpu_count() or 1) // parallel)
     with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn"),
@@ -355,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", choices=("epochs", "lambda", "tau", "samples"), default=None)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (per process with --jobs)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="cells run in this many processes at once (e.g. 2 on a 2-core machine)")
+    parser.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1),
+                        help="cells run in this many processes at once (default: one per CPU core, at most 8)")
     parser.add_argument("--no-shipped", dest="shipped", action="store_false",
                         help="pretrain seed 0 too instead of using the shipped toy:<attack> built with its settings")
     args = parser.parse_args(argv)
