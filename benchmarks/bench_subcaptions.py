@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Sub-captions per second, cold (empty cache: spaCy + SceneGraphParser) and cached (second run).
 
-    python benchmarks/bench_subcaptions.py [--n 4000] [--batch-size 256] [--n-process K]
+    python benchmarks/bench_subcaptions.py [--n 4000] [--batch-size 256] [--n-process K] [--repeats 3]
 
 Captions are distinct, real-looking sentences drawn from templates with a fixed seed (each is
 parsed: no duplicates to flatter the cold figure). spaCy's load time is reported apart from the
@@ -9,12 +9,14 @@ cold rate. "cached" is a new ``SubCaptioner`` in the same process reading the SQ
 in-process memo), i.e. what a second ``cleanerclip augment`` / purify run sees. Each rate is also
 given as a ratio to the issue's goals (>= 1000/s cold on 2 cores, >= 100k/s cached), next to the
 load average: on a shared machine the wall-clock rates mostly measure the neighbours, so the cached
-(single-process) rate is also given per CPU-second.
+(single-process) rate is also given per CPU-second, and the cached and memo figures are the best
+of ``--repeats`` runs, each a new ``SubCaptioner`` (for "cached") after a full garbage collection.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import random
@@ -56,6 +58,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4000, help="distinct captions (default 4000)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--n-process", type=int, default=None, help="parser processes (default: automatic)")
+    parser.add_argument("--repeats", type=int, default=3, help="cached/memo runs; the best is reported (default 3)")
     args = parser.parse_args()
 
     import spacy
@@ -74,11 +77,17 @@ def main() -> None:
 
         cold_s, cold_cpu, records = _timed(lambda: cold.batch(captions, seed=0))
 
-        warm = SubCaptioner(cache_path=db, batch_size=args.batch_size)  # new object: no in-process memo
-        cached_s, cached_cpu, again = _timed(lambda: warm.batch(captions, seed=0))
-        assert again == records and warm.stats.parsed_now == 0 and warm.stats.from_disk == len(captions)
+        def second_run():
+            warm = SubCaptioner(cache_path=db, batch_size=args.batch_size)  # new object: no in-process memo
+            out = warm.batch(captions, seed=0)
+            assert out == records and warm.stats.parsed_now == 0 and warm.stats.from_disk == len(captions)
+            return warm
 
-        memo_s, _, _ = _timed(lambda: warm.batch(captions, seed=1))
+        # Best of --repeats: the cached figures are a tenth of a second, and a neighbour's burst or a
+        # collector pass over spaCy's heap left over from the cold phase would otherwise decide them.
+        cached_s, cached_cpu, warm = min((_timed(second_run) for _ in range(args.repeats)), key=lambda t: t[0])
+        memo_runs = [_timed(lambda: warm.batch(captions, seed=1)) for _ in range(args.repeats)]
+        memo_s = min(t[0] for t in memo_runs)
 
     n = len(captions)
     workers = pool_size(n, args.n_process)
@@ -103,7 +112,8 @@ def main() -> None:
 
 
 def _timed(fn):
-    """(wall seconds, this process's CPU seconds, result)."""
+    """(wall seconds, this process's CPU seconds, result), after a full collection (not timed)."""
+    gc.collect()
     w, c = time.perf_counter(), time.process_time()
     out = fn()
     return time.perf_counter() - w, time.process_time() - c, out

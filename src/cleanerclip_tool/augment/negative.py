@@ -11,11 +11,11 @@ stay plural and verbs keep their inflection.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
-from cleanerclip_tool.augment.grammar import inflect_like, pluralize
-from cleanerclip_tool.augment.positive import Entity, Relation, Slots
+from cleanerclip_tool.augment.grammar import article_for, inflect_like, pluralize
+from cleanerclip_tool.augment.positive import Slots, render_entity
 from cleanerclip_tool.augment.wordbanks import WordBanks
 
 OPERATIONS: tuple[str, ...] = ("adjective", "relation", "noun")
@@ -41,111 +41,274 @@ def applicable_operations(slots: Slots) -> list[str]:
     return ops
 
 
-def _draw(bank: Sequence[str], banks: WordBanks, avoid: set[str], rng: Rng) -> str | None:
-    """A bank term that is neither in ``avoid`` nor a synonym of anything in it."""
-    if not bank:
-        return None
-    synonyms = banks.synonyms
+def _draw(bank: Sequence[str], banks: WordBanks, near: Collection[str], bare: Collection[str], rng: Rng) -> str | None:
+    """A bank term that is none of the words to avoid, nor a synonym of one of them.
+
+    ``near``: words avoided together with their synonyms (the originals, earlier replacements);
+    ``bare``: words avoided as they are. A term clashes when it or one of its synonyms is a ``bare``
+    word or is, or is a synonym of, a ``near`` word: that is a ``near`` word within two synonym steps
+    of the term (``banks.synonym_closure``), which spares building the words' synonym union for each
+    caption. Lowercase words in, as in the banks.
+    """
     n = len(bank)
+    if not n:
+        return None
+    closure, synonyms = banks.synonym_closure, banks.synonyms
+    randrange = rng.randrange
     for _ in range(_MAX_DRAWS):
-        term = bank[rng.randrange(n)]
-        if term in avoid:
-            continue
-        related = synonyms.get(term)
-        if related is not None and not related.isdisjoint(avoid):
+        term = bank[randrange(n)]
+        around = closure.get(term)
+        if around is None:  # no synonyms: only the word itself can clash
+            if term in near or term in bare:
+                continue
+        elif not around.isdisjoint(near) or not synonyms[term].isdisjoint(bare):
             continue
         return term
     return None
 
 
-def _avoid(banks: WordBanks, *words: str) -> set[str]:
-    """The words and all their listed synonyms (lowercase): what a replacement must not be."""
-    synonyms = banks.synonyms
-    out: set[str] = set()
-    for word in words:
-        w = word.lower()
-        out.add(w)
-        related = synonyms.get(w)
-        if related is not None:
-            out |= related
-    return out
+# -- the three replacements, on plain strings: shared by ``make_negative`` (Slots in, Slots out)
+# -- and ``negative_from_fields`` (the batch path, which renders straight from the cached fields).
 
 
-def _replace_adjectives(entity: Entity, banks: WordBanks, rng: Rng) -> Entity:
-    if not entity.adjectives:
-        return entity
-    avoid = _avoid(banks, *entity.adjectives, entity.noun)
-    bank, synonyms = banks.adjectives, banks.synonyms
+def new_adjectives(adjectives: Sequence[str], noun: str, banks: WordBanks, rng: Rng) -> tuple[str, ...] | None:
+    """Replacements for ``adjectives`` (never each other's synonyms); None when the bank runs dry."""
+    near = [a.lower() for a in adjectives]
+    near.append(noun.lower())
+    bank = banks.adjectives
     new: list[str] = []
-    for _ in entity.adjectives:
-        term = _draw(bank, banks, avoid, rng)
+    for _ in adjectives:
+        term = _draw(bank, banks, near, (), rng)
         if term is None:
-            return entity
+            return None
         new.append(term)
-        avoid.add(term)  # two replacements differ, and are no synonyms of each other
-        related = synonyms.get(term)
-        if related is not None:
-            avoid |= related
-    return Entity(entity.det, tuple(new), entity.noun, entity.plural)
+        near.append(term)  # two replacements differ, and are no synonyms of each other
+    return tuple(new)
 
 
-def _replace_noun(entity: Entity, banks: WordBanks, rng: Rng, taken: set[str]) -> Entity:
-    avoid = _avoid(banks, entity.noun, *taken)
-    avoid.add(entity.noun.rsplit(" ", 1)[-1].lower())
+def new_noun(noun: str, plural: bool, banks: WordBanks, rng: Rng, taken: Collection[str]) -> str | None:
+    """Another noun (plural when ``plural``), none of ``taken`` or their synonyms; None if none found."""
+    low = noun.lower()
+    near = [low, *(t.lower() for t in taken)]
+    bare = [low.rsplit(" ", 1)[-1]]
     for _ in range(_MAX_DRAWS):
-        term = _draw(banks.nouns, banks, avoid, rng)
+        term = _draw(banks.nouns, banks, near, bare, rng)
         if term is None:
             break
-        noun = pluralize(term) if entity.plural else term
-        if noun.lower() != entity.noun.lower():
-            return Entity(entity.det, entity.adjectives, noun, entity.plural)
-        avoid.add(term)
-    return entity
+        new = pluralize(term) if plural else term
+        if new.lower() != low:
+            return new
+        bare.append(term)
+    return None
 
 
-def _replace_relation(relation: Relation, banks: WordBanks, rng: Rng) -> Relation:
-    avoid = _avoid(banks, relation.text)
-    if relation.kind == "verb":
-        term = _draw(banks.verbs or banks.relations, banks, avoid, rng)
+def new_relation(text: str, kind: str, tag: str, banks: WordBanks, rng: Rng) -> str:
+    """Another relation of the same kind, a verb inflected like the original; ``text`` if none found."""
+    near = (text.lower(),)
+    if kind == "verb":
+        term = _draw(banks.verbs or banks.relations, banks, near, (), rng)
         if term is None:
-            return relation
-        text = inflect_like(term, relation.tag) if term in banks.verb_set else term
-        return Relation(text, "verb", relation.tag)
-    term = _draw(banks.prepositions or banks.relations, banks, avoid, rng)
-    return relation if term is None else Relation(term, "prep", "")
+            return text
+        return inflect_like(term, tag) if term in banks.verb_set else term
+    term = _draw(banks.prepositions or banks.relations, banks, near, (), rng)
+    return text if term is None else term
 
 
 def make_negative(slots: Slots, banks: WordBanks, rng: Rng, operation: str | None = None) -> tuple[Slots, str]:
     """Apply one operation; ``operation`` forces it when applicable (else one is drawn at random).
 
-    ``rng`` is a ``random.Random`` or anything with its ``randrange``/``choice`` (the batch path
-    passes a cheaper ``CaptionStream``). Returns the new slots and the operation applied ("none"
-    when no replacement could be found, e.g. a custom word bank holding only the original words).
+    ``rng`` is a ``random.Random`` or anything with its ``randrange`` (the batch path passes a
+    cheaper ``CaptionStream``). Returns the new slots and the operation applied ("none" when no
+    replacement could be found, e.g. a custom word bank holding only the original words).
     """
     ops = applicable_operations(slots)
     op = operation if operation in ops else ops[rng.randrange(len(ops))]
     subject, relation, obj = slots
     if op == "adjective":
-        new = Slots(
-            _replace_adjectives(subject, banks, rng),
-            relation,
-            _replace_adjectives(obj, banks, rng) if obj is not None else None,
-        )
+        if subject.adjectives:
+            adjs = new_adjectives(subject.adjectives, subject.noun, banks, rng)
+            if adjs is not None:
+                subject = subject._replace(adjectives=adjs)
+        if obj is not None and obj.adjectives:
+            adjs = new_adjectives(obj.adjectives, obj.noun, banks, rng)
+            if adjs is not None:
+                obj = obj._replace(adjectives=adjs)
     elif op == "relation":
         assert relation is not None
-        new = Slots(subject, _replace_relation(relation, banks, rng), obj)
+        relation = relation._replace(text=new_relation(relation.text, relation.kind, relation.tag, banks, rng))
     else:
         which = _WHICH[rng.randrange(3)] if obj is not None else "subject"
         taken = {subject.noun} if obj is None else {subject.noun, obj.noun}
         if which != "object":
-            subject = _replace_noun(subject, banks, rng, taken)
+            noun = new_noun(subject.noun, subject.plural, banks, rng, taken)
+            if noun is not None:
+                subject = subject._replace(noun=noun)
             taken.add(subject.noun)
         if which != "subject" and obj is not None:
-            obj = _replace_noun(obj, banks, rng, taken)
-        new = Slots(subject, relation, obj)
+            noun = new_noun(obj.noun, obj.plural, banks, rng, taken)
+            if noun is not None:
+                obj = obj._replace(noun=noun)
+    new = Slots(subject, relation, obj)
     if new == slots:
         return slots, "none"
     return new, op
+
+
+# Cached fields of a parse (see ``subcaptioner._encode``): positive, then the subject's determiner,
+# adjectives (joined by RS), noun, plural flag and rendering; with a relation, its text, kind and
+# tag, then the object's five fields.
+RS = "\x1e"
+_SUBJECT_ONLY = 6
+_OPS_BY_SHAPE = (  # [has relation][has adjectives] -> applicable operations, in the paper's order
+    (("noun",), ("adjective", "noun")),
+    (("relation", "noun"), ("adjective", "relation", "noun")),
+)
+
+
+class _Prefetched(Protocol):
+    """What the batch path needs of its stream: prefetched ``next64`` outputs, extended on demand."""
+
+    draws: list[int]
+    i: int
+
+    def more(self) -> None: ...
+
+
+def _pick(
+    bank: Sequence[str], banks: WordBanks, near: Collection[str], bare: Collection[str], st: _Prefetched
+) -> str | None:
+    """``_draw`` reading the stream's outputs directly (one call less per draw on the hot path)."""
+    n = len(bank)
+    if not n:
+        return None
+    closure, synonyms, draws = banks.synonym_closure, banks.synonyms, st.draws
+    i = st.i
+    for _ in range(_MAX_DRAWS):
+        if i >= len(draws):
+            st.more()
+        term = bank[draws[i] % n]
+        i += 1
+        around = closure.get(term)
+        if around is None:
+            if term in near or term in bare:
+                continue
+        elif not around.isdisjoint(near) or not synonyms[term].isdisjoint(bare):
+            continue
+        st.i = i
+        return term
+    st.i = i
+    return None
+
+
+def _render_raw(det: str, adjectives: str, noun: str) -> str:
+    """``render_entity`` of cached fields: adjectives still joined by RS."""
+    if adjectives:
+        if det == "a" or det == "an":
+            det = article_for(adjectives.partition(RS)[0])
+        words = f"{adjectives.replace(RS, ' ')} {noun}"
+    else:
+        if det == "a" or det == "an":
+            det = article_for(noun)
+        words = noun
+    return f"{det} {words}" if det else words
+
+
+def _fresh_adjectives(adjectives: str, noun: str, banks: WordBanks, st: _Prefetched) -> list[str] | None:
+    """``new_adjectives`` on an RS-joined field (None: the bank ran dry)."""
+    old = adjectives.split(RS)
+    near = [*old, noun.lower()]  # cached adjectives are lowercase already
+    new: list[str] = []
+    bank = banks.adjectives
+    for _ in old:
+        term = _pick(bank, banks, near, (), st)
+        if term is None:
+            return None
+        new.append(term)
+        near.append(term)
+    return new
+
+
+def _fresh_noun(noun: str, plural: bool, banks: WordBanks, st: _Prefetched, near: list[str]) -> str | None:
+    """``new_noun`` with ``near`` = the lowercase nouns taken (the entity's own first)."""
+    low = near[0]
+    bare = [low.rsplit(" ", 1)[-1]]
+    nouns = banks.nouns
+    for _ in range(_MAX_DRAWS):
+        term = _pick(nouns, banks, near, bare, st)
+        if term is None:
+            break
+        new = pluralize(term) if plural else term
+        if new.lower() != low:
+            return new
+        bare.append(term)
+    return None
+
+
+def negative_from_fields(
+    f: Sequence[str], banks: WordBanks, st: _Prefetched, operation: str | None = None
+) -> tuple[str, str]:
+    """``make_negative`` rendered, straight from cached fields: ``(negative text, operation)``.
+
+    The same draws in the same order as ``make_negative`` on the decoded slots with the caption's
+    ``CaptionStream`` (pinned by ``tests/test_subcaptions_regression.py``), without building slots,
+    and reading the prefetched stream outputs of ``st`` (``draws.PrefetchedStream``) directly. The
+    unchanged side of the template keeps its cached rendering. This is most of what a cached
+    sub-caption costs, hence a path of its own.
+    """
+    draws = st.draws
+    rel = len(f) > _SUBJECT_ONLY
+    ops = _OPS_BY_SHAPE[rel][bool(f[2]) or (rel and bool(f[10]))]
+    if operation in ops:
+        op = operation
+    else:
+        if st.i >= len(draws):
+            st.more()
+        op = ops[draws[st.i] % len(ops)]
+        st.i += 1
+    if op == "adjective":
+        s_text = f[5]
+        changed = False
+        if f[2]:
+            adjs = _fresh_adjectives(f[2], f[3], banks, st)
+            if adjs is not None:
+                s_text = render_entity(f[1], adjs, f[3])
+                changed = True
+        if rel and f[10]:
+            adjs = _fresh_adjectives(f[10], f[11], banks, st)
+            if adjs is not None:
+                return f"{s_text} {f[6]} {render_entity(f[9], adjs, f[11])}", op
+        if not changed:
+            return "", "none"
+        return (f"{s_text} {f[6]} {f[13]}" if rel else s_text), op
+    if op == "relation":
+        text = new_relation(f[6], f[7], f[8], banks, st)  # type: ignore[arg-type]
+        return (f"{f[5]} {text} {f[13]}", op) if text != f[6] else ("", "none")
+    # noun
+    if rel:
+        if st.i >= len(draws):
+            st.more()
+        which = draws[st.i] % 3
+        st.i += 1
+    else:
+        which = 0
+    s_low = f[3].lower()
+    s_text = f[5]
+    changed = False
+    if which != 1:  # subject or both
+        noun = _fresh_noun(f[3], f[4] == "1", banks, st, [s_low, f[11].lower()] if rel else [s_low])
+        if noun is not None:
+            s_text = _render_raw(f[1], f[2], noun)
+            changed = True
+    if which != 0:  # object or both: not the subject's old noun, nor its new one
+        near = [f[11].lower(), s_low]
+        if changed:
+            near.append(noun.lower())
+        noun = _fresh_noun(f[11], f[12] == "1", banks, st, near)
+        if noun is not None:
+            return f"{s_text} {f[6]} {_render_raw(f[9], f[10], noun)}", op
+    if not changed:
+        return "", "none"
+    return (f"{s_text} {f[6]} {f[13]}" if rel else s_text), op
 
 
 _WHICH = ("subject", "object", "both")

@@ -3,6 +3,11 @@
 Parsing is the slow part (spaCy), so it is batched, deduplicated, memoised in the process and
 cached on disk; drawing negatives is cheap and happens after the parses are loaded, from an RNG
 derived from ``(seed, caption)`` so that the same seed gives the same negatives in any order.
+A cached parse stays in its stored form (one string, split into its fields where it is used: the
+garbage collector never walks a memo of strings) and ``batch`` renders negatives from the fields
+directly (``negative.negative_from_fields``) with the streams' first outputs computed for the whole
+batch at once (``draws.prefetch_draws``): per caption, a second run does little more than a dict
+look-up, a few draws and one string.
 """
 
 from __future__ import annotations
@@ -11,22 +16,24 @@ import contextlib
 import gc
 import random
 import time
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cleanerclip_tool.augment import nlp as _nlp
-from cleanerclip_tool.augment.cache import CACHE_VERSION, ParseCache, cache_key
-from cleanerclip_tool.augment.negative import make_negative
+from cleanerclip_tool.augment.cache import CACHE_VERSION, ParseCache
+from cleanerclip_tool.augment.draws import CaptionStream, PrefetchedStream, prefetch_draws
+from cleanerclip_tool.augment.negative import make_negative, negative_from_fields
 from cleanerclip_tool.augment.parsing import parse_texts
 from cleanerclip_tool.augment.positive import Entity, Relation, Slots
 from cleanerclip_tool.augment.wordbanks import WordBanks, load_wordbanks
 from cleanerclip_tool.events import EventCallback, TaskFinished, TaskProgress, TaskStarted, ignore_event
 
 TASK = "subcaptions"
-Entry = tuple[Slots, str]  # a parse and its rendered positive sub-caption
+# A parse as it is cached (see ``_encode``): "" when the caption has no usable noun. Kept as one
+# string, which the garbage collector never traverses, and split where it is used.
+Entry = str
 _MISSING = object()
 
 
@@ -56,38 +63,6 @@ class BatchStats:
     failures: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
-
-
-_MASK64 = (1 << 64) - 1
-
-
-class CaptionStream:
-    """Deterministic draws for one caption: splitmix64 seeded by a 64-bit hash of (seed, caption).
-
-    ``random.Random(...)`` costs several microseconds to construct, more than everything else a
-    cached sub-caption needs; this offers the two calls the negatives use (``randrange``,
-    ``choice``) at a fraction of that. The hash is CRC-32 and Adler-32 of the UTF-8 caption (stable
-    across processes, unlike ``hash()``), so a caption's draws depend on neither batch order nor cache.
-    """
-
-    __slots__ = ("state",)
-
-    def __init__(self, seed: int, caption: str) -> None:
-        data = caption.encode("utf-8", "surrogatepass")
-        self.state = ((zlib.crc32(data) << 32) | zlib.adler32(data)) ^ ((seed * 0x9E3779B97F4A7C15) & _MASK64)
-
-    def next64(self) -> int:
-        z = self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-        return z ^ (z >> 31)
-
-    def randrange(self, n: int) -> int:
-        """An int in ``[0, n)`` (modulo bias below 1e-15 for word-bank sizes)."""
-        return self.next64() % n
-
-    def choice(self, seq: Sequence):
-        return seq[self.next64() % len(seq)]
 
 
 def caption_rng(seed: int, caption: str) -> CaptionStream:
@@ -123,44 +98,46 @@ class SubCaptioner:
         self.n_process = n_process  # None: a process pool only for large inputs (augment/parsing.py)
         self.stats = BatchStats()
         # caption -> (slots, rendered positive), or None when the caption has no usable noun
-        self._memo: dict[str, Entry | None] = {}
+        self._memo: dict[str, Entry] = {}
 
     # -- parsing -------------------------------------------------------------------------------
     def parse_many(self, captions: Iterable[str], *, on_event: EventCallback = ignore_event) -> dict[str, Slots | None]:
         """Parse each distinct caption once (memo, then disk cache, then spaCy); None = no usable noun."""
-        return {t: e[0] if e is not None else None for t, e in self._entries(captions, on_event).items()}
+        return {t: _slots(e.split(_US)) if e else None for t, e in self._entries(captions, on_event).items()}
 
-    def _entries(self, captions: Iterable[str], on_event: EventCallback = ignore_event) -> dict[str, Entry | None]:
+    def _entries(self, captions: Iterable[str], on_event: EventCallback = ignore_event) -> dict[str, Entry]:
         start = time.perf_counter()
         texts = captions if isinstance(captions, list) else list(captions)
         memo = self._memo
-        out = {text: memo.get(text, _MISSING) for text in texts}  # also the de-duplication
+        if memo:
+            out = {text: memo.get(text, _MISSING) for text in texts}  # also the de-duplication
+            missing = [text for text, entry in out.items() if entry is _MISSING]
+        else:  # a new captioner (a second run): the same, at C speed
+            out = dict.fromkeys(texts, _MISSING)
+            missing = list(out)
         stats = BatchStats(captions=len(texts), unique=len(out))
-        missing = [text for text, entry in out.items() if entry is _MISSING]
         stats.from_memory = len(out) - len(missing)
 
         if missing and self.cache is not None:
-            namespace = self.namespace
-            keys = [cache_key(namespace, text) for text in missing]
-            stored = self.cache.get_many(keys)
-            still: list[str] = []
-            with _gc_paused():
-                for text, key in zip(missing, keys, strict=True):
-                    value = stored.get(key)
-                    if value is None:
-                        still.append(text)
-                    else:
-                        out[text] = memo[text] = _decode(value)
-            stats.from_disk = len(missing) - len(still)
-            missing = still
+            stored = self.cache.get_many(missing, self.namespace)
+            values = list(map(stored.get, missing))
+            if None in values:  # some not cached: keep them apart for spaCy
+                found = [(t, v) for t, v in zip(missing, values, strict=True) if v is not None]
+                missing = [t for t, v in zip(missing, values, strict=True) if v is None]
+            else:
+                found, missing = list(zip(missing, values, strict=True)), []
+            out.update(found)
+            memo.update(found)
+            stats.from_disk = len(found)
 
         if missing:
             parsed = self._parse_with_spacy(missing, stats, on_event)
-            for text, slots in parsed.items():
-                out[text] = memo[text] = (slots, slots.render()) if slots is not None else None
+            encoded = {text: _encode(slots) for text, slots in parsed.items()}
+            out.update(encoded)
+            memo.update(encoded)
             if self.cache is not None:
-                self.cache.put_many({cache_key(self.namespace, t): _encode(out[t]) for t in parsed})
-        stats.failures = sum(1 for e in out.values() if e is None)
+                self.cache.put_many(encoded, self.namespace)
+        stats.failures = list(out.values()).count("")
         stats.seconds = time.perf_counter() - start
         self.stats = stats
         return out
@@ -188,7 +165,7 @@ class SubCaptioner:
     def positive(self, caption: str) -> str:
         """The factual sub-caption; the caption itself when it has no usable noun."""
         entry = self._entries([caption])[caption]
-        return entry[1] if entry is not None else caption.strip()
+        return entry.partition(_US)[0] if entry else caption.strip()
 
     def negative(self, positive: str, rng: random.Random, operation: str | None = None) -> tuple[str, str]:
         """A counterfactual of a positive sub-caption: ``(negative, operation)``; ("", "none") if impossible."""
@@ -215,16 +192,43 @@ class SubCaptioner:
         banks = self.banks
         records: list[SubCaption] = []
         append = records.append
+        stream = PrefetchedStream(seed)
+        reset, new = stream.reset, object.__new__
         with _gc_paused():
-            for caption in captions:
+            for caption, draws in zip(captions, prefetch_draws(seed, captions), strict=True):
                 entry = entries[caption]
-                if entry is None:
-                    append(SubCaption(caption, caption.strip(), "", "none", False))
+                if not entry:
+                    append(_record(caption, caption.strip(), "", "none", False))
                     continue
-                slots, positive = entry
-                new, op = make_negative(slots, banks, CaptionStream(seed, caption), operation)
-                append(SubCaption(caption, positive, new.render() if op != "none" else "", op, True))
+                fields = entry.split(_US)
+                negative, op = negative_from_fields(fields, banks, reset(caption, draws), operation)
+                record = new(SubCaption)  # what _record does, inlined: this loop is the cached path
+                d = record.__dict__
+                d["caption"] = caption
+                d["positive"] = fields[0]
+                d["negative"] = negative
+                d["operation"] = op
+                d["parsed"] = True
+                append(record)
         return records
+
+
+def _record(
+    caption: str, positive: str, negative: str, operation: str, parsed: bool, _new=object.__new__
+) -> SubCaption:
+    """A ``SubCaption`` without the frozen dataclass ``__init__`` (five ``object.__setattr__`` calls).
+
+    That ``__init__`` cost as much as drawing the negative; filling the instance dict directly makes
+    the very same object (equality, hashing, ``asdict`` and immutability to callers unchanged).
+    """
+    record = _new(SubCaption)
+    d = record.__dict__
+    d["caption"] = caption
+    d["positive"] = positive
+    d["negative"] = negative
+    d["operation"] = operation
+    d["parsed"] = parsed
+    return record
 
 
 @contextlib.contextmanager
@@ -249,32 +253,37 @@ def operation_mix(records: Iterable[SubCaption]) -> Counter:
 
 
 # Cached values: fields joined by US (\x1f), adjectives by RS (\x1e); no JSON, because decoding is
-# most of what a cached sub-caption costs. "" marks a caption with no usable noun.
+# most of what a cached sub-caption costs: a cached parse is ``value.split(US)``, which the batch
+# path uses as it is (``negative.negative_from_fields``). "" marks a caption with no usable noun.
+# Fields: positive, subject (det, adjectives, noun, plural "1"/"", rendering) and, with a relation,
+# relation (text, kind, tag) and object (the same five fields).
 _US, _RS = "\x1f", "\x1e"
 _CLEAN = str.maketrans({_US: " ", _RS: " "})  # a caption holding the separators must not split wrongly
 
 
-def _encode(entry: Entry | None) -> str:
-    if entry is None:
+def _encode(slots: Slots | None) -> str:
+    if slots is None:
         return ""
-    slots, positive = entry
-    fields = [positive.translate(_CLEAN), *_entity_fields(slots.subject)]
+    fields = [slots.render().translate(_CLEAN), *_entity_fields(slots.subject)]
     if slots.relation is not None and slots.object is not None:
         fields += [*(f.translate(_CLEAN) for f in slots.relation), *_entity_fields(slots.object)]
     return _US.join(fields)
 
 
 def _entity_fields(e: Entity) -> list[str]:
-    adjectives = _RS.join(a.translate(_CLEAN) for a in e.adjectives)
-    return [e.det.translate(_CLEAN), adjectives, e.noun.translate(_CLEAN), "1" if e.plural else ""]
+    det, noun = e.det.translate(_CLEAN), e.noun.translate(_CLEAN)
+    adjectives = tuple(a.translate(_CLEAN) for a in e.adjectives)
+    return [det, _RS.join(adjectives), noun, "1" if e.plural else "", Entity(det, adjectives, noun, e.plural).render()]
 
 
-def _decode(value: str) -> Entry | None:
-    if not value:
-        return None
-    f = value.split(_US)
+def _decode(value: str) -> list[str] | None:
+    return value.split(_US) if value else None
+
+
+def _slots(f: list[str]) -> Slots:
+    """The Slots of cached fields (``parse_many``, ``negative``); the batch path never needs them."""
     subject = Entity(f[1], tuple(f[2].split(_RS)) if f[2] else (), f[3], f[4] == "1")
-    if len(f) < 12:  # no relation: positive + the subject's four fields
-        return Slots(subject), f[0]
-    obj = Entity(f[8], tuple(f[9].split(_RS)) if f[9] else (), f[10], f[11] == "1")
-    return Slots(subject, Relation(f[5], f[6], f[7]), obj), f[0]
+    if len(f) < 14:  # no relation: positive + the subject's five fields
+        return Slots(subject)
+    obj = Entity(f[9], tuple(f[10].split(_RS)) if f[10] else (), f[11], f[12] == "1")
+    return Slots(subject, Relation(f[6], f[7], f[8]), obj)

@@ -50,6 +50,11 @@ class WordBanks:
     synonyms: dict[str, frozenset[str]] = field(repr=False)
     content_hash: str
     verb_set: frozenset[str] = field(default=frozenset(), repr=False)
+    # term -> every word within two synonym steps of it (itself included): a drawn term clashes with
+    # a word or any of that word's synonyms exactly when the word is in this set (groups are
+    # symmetric), so negatives test a draw against the few original words instead of building the
+    # words' synonym union for every caption. Only terms that have synonyms are keys.
+    synonym_closure: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
     def relations(self) -> tuple[str, ...]:
@@ -59,6 +64,11 @@ class WordBanks:
         """The word itself and every synonym listed for it (lowercase)."""
         w = word.lower()
         return self.synonyms.get(w, frozenset()) | {w}
+
+
+def synonym_closure(synonyms: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """``term -> union of synonyms(x) for x in synonyms(term)`` (see ``WordBanks.synonym_closure``)."""
+    return {term: frozenset().union(*(synonyms[x] for x in related)) for term, related in synonyms.items()}
 
 
 def _read_synonyms(path: Path) -> dict[str, frozenset[str]]:
@@ -104,4 +114,5 @@ def load_wordbanks(directory: str | Path | None = None) -> WordBanks:
         synonyms=synonyms,
         content_hash=digest.hexdigest()[:16],
         verb_set=frozenset(t for t in relations if is_verb_relation(t)),
+        synonym_closure=synonym_closure(synonyms),
     )
