@@ -6,13 +6,16 @@ Template (paper §3.2)::
 
 The graph's main relation gives the slots; when there is none, or the caption is minimal ("a
 picture of an apple", "close up of a red rose"), the key noun phrase alone is kept. Meta nouns
-(picture, photo, close up, view, ...) are never the subject. What a parse yields is a small
-``Slots`` value that is cached on disk as JSON and re-rendered, so negatives can be drawn afresh
-from cached parses.
+(picture, photo, close up, view, ...) are never the subject, and a key noun that spaCy misread as
+a verb ("close up of a red rose in water": "rose" as the past of "rise") is put back as a noun
+phrase before the template is filled. What a parse yields is a small ``Slots`` value that is cached
+on disk as separator-joined fields and re-rendered, so negatives can be drawn afresh from cached
+parses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from cleanerclip_tool.augment.grammar import article_for
@@ -111,11 +114,7 @@ class Entity(NamedTuple):
     plural: bool
 
     def render(self) -> str:
-        words = [*self.adjectives, self.noun]
-        det = self.det
-        if det in ("a", "an"):
-            det = article_for(words[0])
-        return " ".join([det, *words] if det else words)
+        return render_entity(self.det, self.adjectives, self.noun)
 
     def to_json(self) -> list:
         return [self.det, list(self.adjectives), self.noun, self.plural]
@@ -123,6 +122,15 @@ class Entity(NamedTuple):
     @classmethod
     def from_json(cls, data: list) -> Entity:
         return cls(data[0], tuple(data[1]), data[2], bool(data[3]))
+
+
+def render_entity(det: str, adjectives: Sequence[str], noun: str) -> str:
+    """Render a noun phrase ("a red rose", "an old rose", "two red roses"): the article follows the sound."""
+    if det in ("a", "an"):
+        det = article_for(adjectives[0] if adjectives else noun)
+    if adjectives:
+        return f"{det} {' '.join(adjectives)} {noun}" if det else f"{' '.join(adjectives)} {noun}"
+    return f"{det} {noun}" if det else noun
 
 
 class Relation(NamedTuple):
@@ -251,6 +259,90 @@ def _relation(doc: Any, text: str, subj: tuple[dict, Any], obj: tuple[dict, Any]
     return Relation(text.lower(), "prep", "")
 
 
+# spaCy, trained on sentences, reads the noun of a verbless caption as a finite verb when it can be
+# one: "close up of a red rose in water" becomes "[a red] rose(VBD) in water", and SceneGraphParser
+# then has no entity for the rose at all, so the positive was "water". Such a verb is recognised by
+# what stands right before it, which no real finite verb follows in a caption: an article or count
+# ("a rose", "two leaves"), an adjective heading no noun of its own ("a red" + "rose"), a preposition
+# ("of rose"), or nothing (a caption that starts with it, with only prepositional phrases on it).
+_FINITE_VERB_TAGS = frozenset({"VBD", "VBN", "VBZ", "VBP"})
+_NOUN_PHRASE_LEFT_POS = frozenset({"DET", "NUM", "ADJ"})
+_ARTICLES = frozenset({"a", "an", "the"})
+_NOUN_FRAGMENT_DEPS = frozenset({"prep", "punct", "cc", "conj"})
+
+
+def _misread_noun(doc: Any, tok: Any) -> bool:
+    """Whether a finite-verb token is really the noun of a verbless noun phrase (see above)."""
+    if tok.pos_ != "VERB" or tok.tag_ not in _FINITE_VERB_TAGS:
+        return False
+    if tok.i == 0:  # "rose in water": only prepositional phrases hang on it, no subject, no object
+        deps = {c.dep_ for c in tok.children}
+        return "prep" in deps and deps <= _NOUN_FRAGMENT_DEPS
+    prev = doc[tok.i - 1]
+    if prev.pos_ == "DET":
+        return prev.lower_ in _ARTICLES
+    if prev.pos_ == "NUM":
+        return True
+    if prev.pos_ == "ADJ":  # "red" heads a noun-less phrase: it is the verb's subject or an object
+        return prev.head.i == tok.i or prev.head.i < prev.i
+    return prev.pos_ == "ADP" and prev.dep_ == "prep"
+
+
+def _repaired_entities(doc: Any) -> list[tuple[dict, Entity, Any]]:
+    """Noun phrases whose noun spaCy misread as a verb, as (graph-like entity, Entity, noun token)."""
+    out: list[tuple[dict, Entity, Any]] = []
+    for tok in doc:
+        if not _misread_noun(doc, tok):
+            continue
+        start = tok.i
+        while start > 0 and doc[start - 1].pos_ in _NOUN_PHRASE_LEFT_POS:
+            start -= 1
+        before = doc[start : tok.i]
+        det = " ".join(t.text.lower() for t in before if t.pos_ in ("DET", "NUM"))
+        adjectives = tuple(t.text.lower() for t in before if t.pos_ == "ADJ")[-MAX_ADJECTIVES:]
+        noun = _lower_keep_acronyms(tok.text)
+        plural = tok.tag_ in ("VBZ", "VBP") and noun.endswith("s")
+        ent = {"span_bounds": (start, tok.i + 1), "lemma_head": noun, "span": doc[start : tok.i + 1].text}
+        out.append((ent, Entity(det, adjectives, noun, plural), tok))
+    return out
+
+
+def _with_repairs(doc: Any, graph: dict) -> tuple[list[dict], list[tuple[Entity, Any]], list[tuple[int, int, str]]]:
+    """The graph's entities (built) and relations, with misread noun phrases put back in text order.
+
+    Graph entities overlapping a repaired phrase ("a red", read as a noun phrase of its own) give
+    way to it, and relations that involved them are dropped; the relation of the repaired phrase is
+    then found between it and the next noun phrase, like any relation the graph missed.
+    """
+    entities = graph["entities"]
+    relations = [(r["subject"], r["object"], r["relation"]) for r in graph["relations"]]
+    repairs = _repaired_entities(doc)
+    if not repairs:
+        return entities, [_entity(doc, e) for e in entities], relations
+    spans = [r[0]["span_bounds"] for r in repairs]
+    kept = [
+        i
+        for i, e in enumerate(entities)
+        if not any(e["span_bounds"][0] < end and start < e["span_bounds"][1] for start, end in spans)
+    ]
+    items = [(entities[i]["span_bounds"][0], 0, i) for i in kept] + [(s[0], 1, j) for j, s in enumerate(spans)]
+    items.sort()
+    new_entities: list[dict] = []
+    built: list[tuple[Entity, Any]] = []
+    index: dict[int, int] = {}
+    for _, repaired, i in items:
+        if repaired:
+            ent, entity, tok = repairs[i]
+            new_entities.append(ent)
+            built.append((entity, tok))
+        else:
+            index[i] = len(new_entities)
+            new_entities.append(entities[i])
+            built.append(_entity(doc, entities[i]))
+    remapped = [(index[s], index[o], t) for s, o, t in relations if s in index and o in index]
+    return new_entities, built, remapped
+
+
 def slots_from_doc(doc: Any, graph: dict) -> Slots | None:
     """Fill the template from a Doc and its SceneGraphParser graph; None when no usable noun exists.
 
@@ -259,10 +351,9 @@ def slots_from_doc(doc: Any, graph: dict) -> Slots | None:
     as a proper noun, or "right" as an apposition) the words between the key noun phrase and the
     next one are taken as the relation if they read as one.
     """
-    entities = graph["entities"]
+    entities, built, relations = _with_repairs(doc, graph)
     if not entities:
         return None
-    built = [_entity(doc, e) for e in entities]
     lemma_heads = [e["lemma_head"].lower() for e in entities]
     direction = {i for i, h in enumerate(lemma_heads) if h in DIRECTION_NOUNS}
     valid = [
@@ -273,7 +364,6 @@ def slots_from_doc(doc: Any, graph: dict) -> Slots | None:
     if not valid:
         return None
 
-    relations: list[tuple[int, int, str]] = [(r["subject"], r["object"], r["relation"]) for r in graph["relations"]]
     merged: list[tuple[int, int, str]] = []
     for subj, obj, text in relations:
         if obj in direction:  # "to" + "the left" + "of" -> "to the left of"
