@@ -56,11 +56,20 @@ class Trigger(ABC):
         """RGB in, RGB out, same size; deterministic for ``(seed, index)``."""
         if image.mode != "RGB":
             image = image.convert("RGB")
-        array = np.asarray(image, dtype=np.uint8)
-        out = self.apply_array(array, int(index))
-        if out.shape != array.shape:  # a bug in a trigger, never the user's fault
-            raise AssertionError(f"{self.name} changed the image shape {array.shape} -> {out.shape}")
-        return Image.fromarray(to_uint8(out), mode="RGB")
+        return Image.fromarray(self.apply_uint8(np.asarray(image, dtype=np.uint8), index), mode="RGB")
+
+    def apply_uint8(self, image: np.ndarray, index: int = 0) -> np.ndarray:
+        """``apply`` on arrays: uint8 HxWx3 in, uint8 HxWx3 out, pixel for pixel what ``apply`` returns.
+
+        The scan triggers thousands of small images; skipping the PIL round-trips of ``apply`` (array
+        out of the image, image out of the array) matters there. ``image`` is never modified.
+        """
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"{self.name}: expected a uint8 HxWx3 array, got {image.dtype} {image.shape}")
+        out = self.apply_array(image, int(index))
+        if out.shape != image.shape:  # a bug in a trigger, never the user's fault
+            raise AssertionError(f"{self.name} changed the image shape {image.shape} -> {out.shape}")
+        return to_uint8(out)
 
     def __call__(self, image: Image.Image, index: int = 0) -> Image.Image:
         return self.apply(image, index)

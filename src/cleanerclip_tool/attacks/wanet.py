@@ -40,6 +40,7 @@ class WaNetTrigger(Trigger):
         if p.k < 2 or p.s <= 0 or p.grid_rescale <= 0:
             raise BadInputError(f"need k >= 2, s > 0, grid_rescale > 0 (got k={p.k}, s={p.s})", where="wanet")
         self._fields: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._plans: dict[tuple[int, int], BilinearPlan] = {}
 
     def control_grid(self) -> np.ndarray:
         """The (2, k, k) random offsets drawn from the attack seed, mean |offset| = 1."""
@@ -67,8 +68,47 @@ class WaNetTrigger(Trigger):
         return self._fields[key]
 
     def apply_array(self, image: np.ndarray, index: int) -> np.ndarray:
-        rows, cols = self.sampling_grid(image.shape[0], image.shape[1])
-        return bilinear_sample(image.astype(np.float64), rows, cols)
+        height, width = image.shape[:2]
+        if (height, width) not in self._plans:
+            self._plans[(height, width)] = BilinearPlan.build(*self.sampling_grid(height, width))
+        return self._plans[(height, width)].sample(image)
+
+
+@dataclass(frozen=True)
+class BilinearPlan:
+    """``bilinear_sample`` with everything that depends only on the (fixed) field computed once.
+
+    The warp is the same for every image of a size, so the corner indices and weights are cached;
+    per image only the four gathers and the blend remain, element by element the very operations
+    of ``bilinear_sample`` in the same order, so the output is bit-identical to it (a test checks
+    this). Gathering channel-first with ``np.take`` is ~2x faster than HxWx3 fancy indexing.
+    """
+
+    corners: tuple[np.ndarray, ...]  # flat indices of (r0, c0), (r0, c1), (r1, c0), (r1, c1)
+    wc: np.ndarray  # [H*W] column weight of the right neighbours
+    wr: np.ndarray  # [H*W] row weight of the lower neighbours
+    one_minus_wc: np.ndarray
+    one_minus_wr: np.ndarray
+
+    @classmethod
+    def build(cls, rows: np.ndarray, cols: np.ndarray) -> BilinearPlan:
+        height, width = rows.shape
+        r0 = np.clip(np.floor(rows).astype(np.int64), 0, height - 1)
+        c0 = np.clip(np.floor(cols).astype(np.int64), 0, width - 1)
+        r1 = np.minimum(r0 + 1, height - 1)
+        c1 = np.minimum(c0 + 1, width - 1)
+        wr = (rows - r0).reshape(-1)
+        wc = (cols - c0).reshape(-1)
+        corners = tuple((r * width + c).reshape(-1) for r, c in ((r0, c0), (r0, c1), (r1, c0), (r1, c1)))
+        return cls(corners, wc, wr, 1 - wc, 1 - wr)
+
+    def sample(self, image: np.ndarray) -> np.ndarray:
+        """HxWxC image (any real dtype) -> HxWxC float64 resampled through the field."""
+        channels_first = image.reshape(-1, image.shape[2]).T.astype(np.float64)
+        i00, i01, i10, i11 = (np.take(channels_first, i, axis=1) for i in self.corners)
+        top = i00 * self.one_minus_wc + i01 * self.wc
+        bottom = i10 * self.one_minus_wc + i11 * self.wc
+        return (top * self.one_minus_wr + bottom * self.wr).T.reshape(image.shape)
 
 
 def bilinear_sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
