@@ -6,8 +6,10 @@ clean Top-1 shares) and one view per attack (ASR), triggered at native size, pre
 views of a batch go through the model in one forward. Per image we keep only the top-k class
 indices (as tensors until the end), so ASR toward the given target, and toward the discovered one,
 are computed after the pass. Text embeddings are computed once per class set. The image work of
-batch k+1 overlaps the forward of batch k (DataLoader workers, or a background thread when there
-are none); on CUDA the model runs under fp16 autocast.
+batch k+1 overlaps the forward of batch k (a background thread, or DataLoader workers when cores
+are left over by the forward); on CUDA the model runs under fp16 autocast. With open_clip's
+standard preprocess a view stays uint8 from decode to batch (``fastpath``): triggers work on
+arrays and ToTensor + Normalize run once per batch, giving the per-image path's tensors exactly.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cleanerclip_tool.attacks.base import Trigger
 from cleanerclip_tool.data.images import open_rgb
 from cleanerclip_tool.errors import BadInputError
 from cleanerclip_tool.eval.evalset import EvalSet, named_templates
+from cleanerclip_tool.eval.fastpath import BatchPreprocess, split_preprocess
 from cleanerclip_tool.eval.metrics import (
     ASR_CONVENTIONS,
     attack_success_rate,
@@ -111,30 +114,58 @@ class ScanViews(torch.utils.data.Dataset):
     Decoding dominates the image work (a PNG/JPEG decode costs more than most triggers), so the
     clean and the triggered views share it. Each item also carries the seconds spent on each view
     (the decode split evenly), so per-attack time is reported without a pass per attack.
+
+    When ``preprocess`` is open_clip's standard eval transform (``fastpath.split_preprocess``) and
+    ``fast`` is on, a view stays a uint8 array from decode to batch: triggers run on the array
+    (``Trigger.apply_uint8``), and ToTensor + Normalize run once per batch in :meth:`collate`, with
+    the same float32 operations, so the model sees the very tensors the per-image path builds. Any
+    other preprocess (or ``fast=False``, the reference path) is called per view on PIL images.
     """
 
     def __init__(self, samples: Sequence[tuple[Any, int, int]], preprocess: Callable,
-                 triggers: Sequence[Trigger | None]):
+                 triggers: Sequence[Trigger | None], *, fast: bool = True):
         self.samples = list(samples)  # (path, label, index in the eval set)
         self.preprocess = preprocess
         self.triggers = list(triggers)  # None = the clean view
+        self.batch_preprocess: BatchPreprocess | None = split_preprocess(preprocess) if fast else None
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[Any, int, np.ndarray]:
         path, label, index = self.samples[i]
+        fast = self.batch_preprocess
         started = time.perf_counter()
         image = open_rgb(path)
+        array = np.asarray(image, dtype=np.uint8) if fast is not None else None
         decode = (time.perf_counter() - started) / len(self.triggers)
-        views, seconds = [], []
-        for trigger in self.triggers:
+        views: list[Any] = []
+        seconds = np.empty(len(self.triggers), dtype=np.float64)
+        for v, trigger in enumerate(self.triggers):
             started = time.perf_counter()
             # index in the eval set: the same image gets the same trigger draw in every scan
-            view = image if trigger is None else trigger.apply(image, index)
-            views.append(self.preprocess(view))
-            seconds.append(time.perf_counter() - started + decode)
-        return torch.stack(views), label, torch.tensor(seconds, dtype=torch.float64)
+            if fast is not None:
+                view = array if trigger is None else trigger.apply_uint8(array, index)
+                views.append(fast.to_uint8(view))
+            else:
+                views.append(self.preprocess(image if trigger is None else trigger.apply(image, index)))
+            seconds[v] = time.perf_counter() - started + decode
+        return (np.stack(views) if fast is not None else torch.stack(views)), label, seconds
+
+    def collate(self, items: Sequence[tuple[Any, int, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stack a batch: images [n, views, 3, S, S] float, labels [n], seconds [n, views].
+
+        On the fast path the batch's ToTensor + Normalize happen here, once; their time is shared
+        evenly by the views (every view is the same number of pixels).
+        """
+        labels = torch.tensor([item[1] for item in items], dtype=torch.int64)
+        seconds = torch.from_numpy(np.stack([item[2] for item in items]))
+        if self.batch_preprocess is None:
+            return torch.stack([item[0] for item in items]), labels, seconds
+        started = time.perf_counter()
+        images = self.batch_preprocess.batch(torch.from_numpy(np.stack([item[0] for item in items])))
+        seconds += (time.perf_counter() - started) / seconds.numel()
+        return images, labels, seconds
 
 
 class _Prefetcher:
@@ -193,11 +224,21 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def auto_workers(n_images: int, batch_size: int) -> int:
-    """Workers overlap decoding/triggering with the model; not worth their start-up for few batches."""
+def auto_workers(n_images: int, batch_size: int, device: str = "cpu") -> int:
+    """DataLoader worker processes for the image work; 0 = the in-process prefetch thread.
+
+    Workers are not worth their start-up (~0.15 s) for a few batches. On CPU they also only pay
+    when a core is left over by the forward's torch threads: otherwise the worker takes a core from
+    a forward whose threads wait for each other at every op, and the forward slows by more than the
+    image work it hides (measured on 2 busy cores, toy model: a worker made the scan 1.5-2x slower
+    than the prefetch thread even with the forward on one thread, and starts in ~0.15 s).
+    """
     if n_images < 4 * batch_size:
         return 0
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+    cores = os.cpu_count() or 1
+    if device.startswith("cuda"):
+        return max(0, min(8, cores - 1))
+    return max(0, min(8, cores - torch.get_num_threads()))
 
 
 @dataclass
@@ -231,7 +272,7 @@ def predict_views(
     views = len(dataset.triggers)
     per_batch = max(1, batch_size // views)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=per_batch, shuffle=False, num_workers=workers,
+        dataset, batch_size=per_batch, shuffle=False, num_workers=workers, collate_fn=dataset.collate,
         pin_memory=device.startswith("cuda"), persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None,
     )
@@ -306,13 +347,15 @@ def scan(
     seed: int = 0,
     templates: str | Sequence[Any] | None = None,
     asr_convention: str = "exclude",
+    fast_preprocess: bool = True,
     on_event: EventCallback = ignore_event,
 ) -> ScanReport:
     """Scan ``loaded`` (a LoadedModel: model, preprocess, tokenizer, card) with each trigger.
 
     ``target=None`` discovers the target per attack and reports ASR toward it; ``templates`` is a
     named open_clip set (``openai``/``simple``), a list of templates, or None for the eval folder's
-    ``templates.txt`` (falling back to ``openai``).
+    ``templates.txt`` (falling back to ``openai``). ``fast_preprocess=False`` forces the per-image
+    PIL path (``ScanViews``' reference); the fast path gives the same tensors, only sooner.
     """
     ks = sorted({int(k) for k in topk})
     if not ks or ks[0] < 1:
@@ -324,7 +367,7 @@ def scan(
     device = resolve_device(device)
     target_index = eval_set.class_index(target) if target is not None else None
     samples = select_samples(eval_set, limit, seed)
-    workers = auto_workers(len(samples), batch_size) if workers is None else workers
+    workers = auto_workers(len(samples), batch_size, device) if workers is None else workers
     maxk = max(ks)
     num_classes = len(eval_set.classnames)
 
@@ -343,7 +386,7 @@ def scan(
         classifier = build_classifier(model, loaded.tokenizer, eval_set.classnames, template_list, device=device)
     classifier = classifier.float()
 
-    dataset = ScanViews(samples, loaded.preprocess, [None, *attacks])
+    dataset = ScanViews(samples, loaded.preprocess, [None, *attacks], fast=fast_preprocess)
     passed = predict_views(model, classifier, dataset, maxk=maxk, batch_size=batch_size, device=device,
                            workers=workers, on_event=on_event)
     labels = passed.labels
