@@ -92,7 +92,7 @@ PAPER: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
 
 # Ablation grids (paper §4.3, Figure 4): lambda1 stays 1 while lambda2 varies; five (tau+, tau-) pairs
 # around the default (0.5, 0.3) including tau+ < tau- and equal pairs; K in samples per epoch.
-LAMBDA2_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)
+LAMBDA2_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # 0: the CFA term off, i.e. CleanCLIP, as the reference
 TAU_GRID = ((0.5, 0.3), (0.3, 0.5), (0.3, 0.3), (0.7, 0.7), (0.7, 0.3))
 SAMPLES_GRID = (16, 64, 256, 512)
 
@@ -328,6 +328,9 @@ def ablation(args: argparse.Namespace) -> dict[str, Any]:
     return {"markdown": "\n".join(lines), "json": {"rows": rows, "summary": summary, "wall_seconds": round(wall, 1)}}
 
 
+AXIS_LABELS = {"epoch": "epoch", "lambda": "λ2 (λ1 = 1)", "tau": "(τ+, τ−)", "samples": "K, CFA samples per epoch"}
+
+
 def _plot(summary: list[dict[str, Any]], x_key: str, series: tuple[str, ...], path: Path, *, title: str) -> None:
     import matplotlib
 
@@ -341,7 +344,7 @@ def _plot(summary: list[dict[str, Any]], x_key: str, series: tuple[str, ...], pa
         ax.errorbar(xs, [s["asr"] for s in pts], yerr=[s["asr_sd"] for s in pts], marker="o", capsize=3,
                     label=f"{LABELS[method]} ASR@1")
         ax.plot(xs, [s["ba"] for s in pts], linestyle="--", marker=".", label=f"{LABELS[method]} BA@1")
-    ax.set_xlabel(x_key)
+    ax.set_xlabel(AXIS_LABELS.get(x_key, x_key))
     ax.set_ylabel("%")
     ax.set_ylim(-2, 102)
     ax.set_title(title)
