@@ -49,3 +49,27 @@ def test_paper_table_is_complete(repro) -> None:
         for method in repro.METHODS:
             assert set(repro.PAPER[k][method]) == set(repro.ATTACKS)
     assert repro.PAPER["1"]["cleanerclip"]["badclip"] == (51.29, 17.85)
+
+
+def test_compact_table_has_one_row_per_attack(repro) -> None:
+    agg = repro.aggregate({("badnet", 0): _report(90.0, 94.0), ("badnet", 1): _report(80.0, 96.0)})
+    table = repro.compact_table(agg, ["badnet", "sig"])
+    lines = table.splitlines()
+    assert len(lines) == 2 + 2
+    assert lines[2].startswith(
+        "| badnet | 96.0 ± 0.0 / **97.0 ± 0.0** (59.3 / 91.3) | 95.0 ± 1.4 / **85.0 ± 7.1** (55.0 / 62.1)"
+    )
+    assert lines[3] == "| sig | — | — | — | — |"
+
+
+def test_compute_line_sums_pretraining_and_defenses(repro, tmp_path: Path) -> None:
+    import json
+
+    victim = tmp_path / "victims" / "badnet-seed1-scale1"
+    victim.mkdir(parents=True)
+    (victim / "cleanerclip_card.json").write_text(json.dumps(
+        {"history": [{"action": "toyworld-pretrain", "seconds": 600.0}]}), encoding="utf-8")
+    reports = {("badnet", 0): {"model": "/shipped/badnet", "wall_seconds": 120.0},
+               ("badnet", 1): {"model": str(victim), "wall_seconds": 180.0}}
+    line = repro.compute_line(reports, tmp_path)
+    assert "1 victims pretrained in 10 min, 1 shipped" in line and "CleanerCLIP, scan) 5 min" in line
