@@ -114,6 +114,8 @@ def test_whole_flow_model_data_configure_run_scan(world: dict[str, Path], tmp_pa
             await wait_for(pilot, lambda: not run.running, "the run to finish", timeout=120)
             progress = text_of(app, "#run-progress")
             assert progress.startswith("done: 2 steps"), progress
+            # RunDone reaches the Run pane first and the app (which records the folder) after it
+            await wait_for(pilot, lambda: app.session.purified_dir is not None, "the app to record the model")
             bar = app.query_one("#run-bar", ProgressBar)
             assert bar.total == 2 and bar.progress == 2
             chart = app.query_one(LossChart)
