@@ -117,3 +117,23 @@ def test_unknown_toy_model_exits_2_listing_known() -> None:
     assert "no-such-attack" in output
     for name in list_toy_models():
         assert f"toy:{name}" in output
+
+
+def test_purify_overrides_win_over_the_schedule(world, model_spec: str, tmp_path, monkeypatch) -> None:
+    """An ablation may override any PurifyConfig field, the schedule's own ones (samples) included."""
+    import dataclasses
+
+    import cleanerclip_tool.engine as engine
+
+    seen: list = []
+
+    def fake_purify(loaded, table, config, **_kw):
+        seen.append(config)
+        raise RuntimeError("stop after the config")
+
+    monkeypatch.setattr(engine, "purify", fake_purify)
+    settings = dataclasses.replace(TINY, purify_overrides={"samples": 8, "lambda2": 2.0})
+    with pytest.raises(RuntimeError, match="stop after the config"):
+        run_demo(tmp_path / "demo", attack="badnet", model=model_spec, settings=settings, world=world,
+                 methods=("cleanerclip",), chart=False)
+    assert (seen[0].samples, seen[0].lambda2, seen[0].epochs) == (8, 2.0, TINY.epochs)

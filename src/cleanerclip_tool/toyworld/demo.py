@@ -155,13 +155,13 @@ def run_demo(
             m = measure(view, settings.epoch_eval_limit)
             return {"ba_top1": m["ba"]["1"], "asr_top1": m["asr"]["1"]}
 
-        config = PurifyConfig(
-            method=method, epochs=settings.epochs, batch_size=min(settings.batch_size, len(rows)),
-            lr=settings.lr, warmup=settings.warmup, samples=min(settings.samples, len(rows)),
-            device=device, precision="fp32", workers=0, seed=settings.seed,
-            checkpoint_every=10**9, keep_checkpoints=1, out=str(out / "runs" / method),
-            **settings.purify_overrides,
-        )
+        schedule: dict[str, Any] = {
+            "method": method, "epochs": settings.epochs, "batch_size": min(settings.batch_size, len(rows)),
+            "lr": settings.lr, "warmup": settings.warmup, "samples": min(settings.samples, len(rows)),
+            "device": device, "precision": "fp32", "workers": 0, "seed": settings.seed,
+            "checkpoint_every": 10**9, "keep_checkpoints": 1, "out": str(out / "runs" / method),
+        }
+        config = PurifyConfig(**{**schedule, **settings.purify_overrides})  # an override wins over the schedule
         result = purify(fresh, table, config, on_event=on_event, eval_hook=eval_hook)
         fresh.model.eval()
         after = measure(fresh, settings.eval_limit)
