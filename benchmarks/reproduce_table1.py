@@ -142,6 +142,22 @@ def victim(attack: str, seed: int, scale: float, root: Path, *, log: Any, use_sh
     return folder
 
 
+def same_weights(recorded: str | None, model: Path) -> bool:
+    """The cell's model is ``model``: the same folder, or a copy of it (a shipped model seen from another
+    checkout of the repository) with byte-identical weights."""
+    if recorded is None:
+        return False
+    if recorded == str(model):
+        return True
+    import hashlib
+
+    files = [Path(recorded) / "open_clip_model.safetensors", model / "open_clip_model.safetensors"]
+    if not all(f.is_file() for f in files):
+        return False
+    a, b = (hashlib.sha256(f.read_bytes()).hexdigest() for f in files)
+    return a == b
+
+
 def run_cell(attack: str, seed: int, scale: float, out: Path, *, methods: tuple[str, ...],
              overrides: dict[str, Any] | None = None, tag: str = "", log: Any,
              use_shipped: bool = True) -> dict[str, Any]:
@@ -158,7 +174,8 @@ def run_cell(attack: str, seed: int, scale: float, out: Path, *, methods: tuple[
     if done.is_file():  # resumable: a finished cell with the same model and schedule covering the methods is kept
         report = json.loads(done.read_text(encoding="utf-8"))
         have = [r["method"] for r in report["results"][1:]]
-        if (report.get("model") == str(model) and report.get("settings") == json.loads(json.dumps(settings.to_dict()))
+        if (same_weights(report.get("model"), model)
+                and report.get("settings") == json.loads(json.dumps(settings.to_dict()))
                 and set(wanted) <= set(have)):
             log(f"{attack} seed {seed}{tag}: kept {done}")
             report["results"] = [report["results"][0], *(r for r in report["results"][1:] if r["method"] in wanted)]
