@@ -11,7 +11,7 @@ stay plural and verbs keep their inflection.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from cleanerclip_tool.augment.grammar import article_for, inflect_like, pluralize
@@ -86,13 +86,12 @@ def new_adjectives(adjectives: Sequence[str], noun: str, banks: WordBanks, rng: 
     return tuple(new)
 
 
-def new_noun(noun: str, plural: bool, banks: WordBanks, rng: Rng, taken: Collection[str]) -> str | None:
-    """Another noun (plural when ``plural``), none of ``taken`` or their synonyms; None if none found."""
-    low = noun.lower()
-    near = [low, *(t.lower() for t in taken)]
+def _other_noun(low: str, plural: bool, draw: Callable[[list[str]], str | None]) -> str | None:
+    """Draw nouns (``draw(bare)``: one bank draw avoiding ``bare`` too) until one differs from ``low``
+    once pluralised as the original; both the reference and the batch path run this loop."""
     bare = [low.rsplit(" ", 1)[-1]]
     for _ in range(_MAX_DRAWS):
-        term = _draw(banks.nouns, banks, near, bare, rng)
+        term = draw(bare)
         if term is None:
             break
         new = pluralize(term) if plural else term
@@ -100,6 +99,13 @@ def new_noun(noun: str, plural: bool, banks: WordBanks, rng: Rng, taken: Collect
             return new
         bare.append(term)
     return None
+
+
+def new_noun(noun: str, plural: bool, banks: WordBanks, rng: Rng, taken: Collection[str]) -> str | None:
+    """Another noun (plural when ``plural``), none of ``taken`` or their synonyms; None if none found."""
+    low = noun.lower()
+    near = [low, *(t.lower() for t in taken)]
+    return _other_noun(low, plural, lambda bare: _draw(banks.nouns, banks, near, bare, rng))
 
 
 def new_relation(text: str, kind: str, tag: str, banks: WordBanks, rng: Rng) -> str:
@@ -230,18 +236,7 @@ def _fresh_adjectives(adjectives: str, noun: str, banks: WordBanks, st: _Prefetc
 
 def _fresh_noun(noun: str, plural: bool, banks: WordBanks, st: _Prefetched, near: list[str]) -> str | None:
     """``new_noun`` with ``near`` = the lowercase nouns taken (the entity's own first)."""
-    low = near[0]
-    bare = [low.rsplit(" ", 1)[-1]]
-    nouns = banks.nouns
-    for _ in range(_MAX_DRAWS):
-        term = _pick(nouns, banks, near, bare, st)
-        if term is None:
-            break
-        new = pluralize(term) if plural else term
-        if new.lower() != low:
-            return new
-        bare.append(term)
-    return None
+    return _other_noun(near[0], plural, lambda bare: _pick(banks.nouns, banks, near, bare, st))
 
 
 def negative_from_fields(
