@@ -149,13 +149,11 @@ def same_weights(recorded: str | None, model: Path) -> bool:
         return False
     if recorded == str(model):
         return True
-    import hashlib
+    from cleanerclip_tool.models.card import sha256_file
+    from cleanerclip_tool.models.save import WEIGHTS_NAME
 
-    files = [Path(recorded) / "open_clip_model.safetensors", model / "open_clip_model.safetensors"]
-    if not all(f.is_file() for f in files):
-        return False
-    a, b = (hashlib.sha256(f.read_bytes()).hexdigest() for f in files)
-    return a == b
+    files = [Path(recorded) / WEIGHTS_NAME, model / WEIGHTS_NAME]
+    return all(f.is_file() for f in files) and sha256_file(files[0]) == sha256_file(files[1])
 
 
 def run_cell(attack: str, seed: int, scale: float, out: Path, *, methods: tuple[str, ...],
