@@ -4,10 +4,16 @@ One SQLite file in ``resources.cache_dir()``: SQLite's own locking makes it safe
 (e.g. two torchrun ranks) read and write at once. What is stored is the parse (``Slots`` and the
 rendered positive as separator-joined fields, "" for a caption that yielded no usable noun), never a
 negative: negatives are drawn after loading, from a seeded RNG, so caching does not freeze
-randomness. Rows are keyed by a namespace (``CACHE_VERSION``, the spaCy model and version, the word
+randomness. Entries live under a namespace (``CACHE_VERSION``, the spaCy model and version, the word
 banks' content hash: bump ``CACHE_VERSION`` whenever the parse-to-slots code or the stored format
-changes) and the caption text itself: no per-caption hashing, and a run that wants most of a
-namespace reads all of it in one ``SELECT`` instead of thousands of key look-ups.
+changes) and are keyed by the caption text itself: no per-caption hashing.
+
+Every ``put_many`` writes its entries twice, in one transaction: as rows (``slots``: one per
+caption, for look-ups of a few captions in a large namespace) and as one *block* (``slot_blocks``:
+all of the call's captions and values joined into one text). A run that wants a good share of a
+namespace reads its blocks, a handful of rows split at C speed, instead of one row per caption:
+SQLite's per-row cost in Python was most of a cached run. Blocks are merged once a namespace has
+more than ``_MAX_BLOCKS`` of them (each purify epoch adds one), so reads stay a few rows.
 """
 
 from __future__ import annotations
@@ -18,12 +24,17 @@ from pathlib import Path
 
 from cleanerclip_tool.resources import cache_dir
 
-CACHE_VERSION = "subcaptions-4"
+CACHE_VERSION = "subcaptions-5"
 _CHUNK = 900  # below SQLite's default limit of bound parameters
-# Read the whole namespace when at least this share of its rows is wanted: one sequential SELECT
-# beats bound-parameter look-ups long before every row is needed.
+# Read a namespace's blocks when at least this share of their entries is wanted: splitting a
+# block costs well under a row look-up per entry.
 _FULL_READ_SHARE = 0.25
-_TABLE = "slots"  # "parses" (hashed keys) held the formats up to subcaptions-3
+_ROWS = "slots"  # "parses" (hashed keys) held the formats up to subcaptions-3
+_BLOCKS = "slot_blocks"
+# Joins a block's captions and values; an entry holding it is kept as a row only (and found there).
+_SEP = "\x1d"
+_MAX_BLOCKS = 32  # per namespace; beyond this, ``put_many`` merges them
+_BLOCK_ENTRIES = 50_000  # entries per block, so that no single text grows without bound
 
 
 def default_cache_path() -> Path:
@@ -41,35 +52,40 @@ class ParseCache:
         conn = sqlite3.connect(self.path, timeout=60)
         conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {_TABLE} (namespace TEXT NOT NULL, caption TEXT NOT NULL, "
+            f"CREATE TABLE IF NOT EXISTS {_ROWS} (namespace TEXT NOT NULL, caption TEXT NOT NULL, "
             "value TEXT NOT NULL, PRIMARY KEY (namespace, caption)) WITHOUT ROWID"
         )
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_BLOCKS} (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, "
+            "entries INTEGER NOT NULL, data TEXT NOT NULL)"
+        )
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {_BLOCKS}_namespace ON {_BLOCKS} (namespace)")
         return conn
 
     def get_many(self, captions: Iterable[str], namespace: str = "") -> dict[str, str]:
         """Stored values by caption; a caption not stored is absent (the dict may hold extra captions)."""
-        wanted = list(dict.fromkeys(captions))
-        if not wanted:
-            return {}
-        if not self.path.is_file():
+        wanted = captions if isinstance(captions, list) else list(captions)
+        if not wanted or not self.path.is_file():
             return {}
         conn = sqlite3.connect(self.path, timeout=60)  # reading needs neither the WAL pragma nor the DDL
         try:
             try:
-                (stored,) = conn.execute(f"SELECT count(*) FROM {_TABLE} WHERE namespace = ?", (namespace,)).fetchone()
+                (stored,) = conn.execute(
+                    f"SELECT coalesce(sum(entries), 0) FROM {_BLOCKS} WHERE namespace = ?", (namespace,)
+                ).fetchone()
             except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):  # a cache file from before subcaptions-4
+                if "no such table" in str(exc):  # a cache file from before subcaptions-5
                     return {}
                 raise
-            if not stored:
-                return {}
-            if len(wanted) >= _FULL_READ_SHARE * stored:
-                return dict(conn.execute(f"SELECT caption, value FROM {_TABLE} WHERE namespace = ?", (namespace,)))
             found: dict[str, str] = {}
-            for i in range(0, len(wanted), _CHUNK):
-                chunk = wanted[i : i + _CHUNK]
+            rest = wanted
+            if stored and len(wanted) >= _FULL_READ_SHARE * stored:
+                found = _read_blocks(conn, namespace)
+                rest = [caption for caption in wanted if caption not in found]
+            for i in range(0, len(rest), _CHUNK):  # rows: a small share, or entries kept out of blocks
+                chunk = rest[i : i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                query = f"SELECT caption, value FROM {_TABLE} WHERE namespace = ? AND caption IN ({marks})"
+                query = f"SELECT caption, value FROM {_ROWS} WHERE namespace = ? AND caption IN ({marks})"
                 found.update(conn.execute(query, [namespace, *chunk]))
             return found
         finally:
@@ -81,11 +97,15 @@ class ParseCache:
             return
         conn = self._connect()
         try:
-            with conn:
+            with conn:  # one transaction: rows and block land together, or neither does
                 conn.executemany(
-                    f"INSERT OR REPLACE INTO {_TABLE} (namespace, caption, value) VALUES (?, ?, ?)",
+                    f"INSERT OR REPLACE INTO {_ROWS} (namespace, caption, value) VALUES (?, ?, ?)",
                     [(namespace, caption, value) for caption, value in items.items()],
                 )
+                _add_blocks(conn, namespace, [(c, v) for c, v in items.items() if _SEP not in c and _SEP not in v])
+                (blocks,) = conn.execute(f"SELECT count(*) FROM {_BLOCKS} WHERE namespace = ?", (namespace,)).fetchone()
+                if blocks > _MAX_BLOCKS:
+                    _merge_blocks(conn, namespace)
         finally:
             conn.close()
 
@@ -95,7 +115,33 @@ class ParseCache:
             conn = self._connect()
             try:
                 with conn:
-                    conn.execute(f"DELETE FROM {_TABLE}")
+                    conn.execute(f"DELETE FROM {_ROWS}")
+                    conn.execute(f"DELETE FROM {_BLOCKS}")
                     conn.execute("DROP TABLE IF EXISTS parses")
             finally:
                 conn.close()
+
+
+def _add_blocks(conn: sqlite3.Connection, namespace: str, entries: list[tuple[str, str]]) -> None:
+    for i in range(0, len(entries), _BLOCK_ENTRIES):
+        chunk = entries[i : i + _BLOCK_ENTRIES]
+        data = _SEP.join(text for entry in chunk for text in entry)
+        conn.execute(
+            f"INSERT INTO {_BLOCKS} (namespace, entries, data) VALUES (?, ?, ?)", (namespace, len(chunk), data)
+        )
+
+
+def _read_blocks(conn: sqlite3.Connection, namespace: str) -> dict[str, str]:
+    """Every entry of a namespace's blocks (a caption stored twice: its latest value)."""
+    entries: dict[str, str] = {}
+    for (data,) in conn.execute(f"SELECT data FROM {_BLOCKS} WHERE namespace = ? ORDER BY id", (namespace,)):
+        parts = iter(data.split(_SEP))
+        entries.update(zip(parts, parts, strict=False))
+    return entries
+
+
+def _merge_blocks(conn: sqlite3.Connection, namespace: str) -> None:
+    """Rewrite a namespace's blocks as few large ones, each caption once (inside the caller's transaction)."""
+    merged = _read_blocks(conn, namespace)
+    conn.execute(f"DELETE FROM {_BLOCKS} WHERE namespace = ?", (namespace,))
+    _add_blocks(conn, namespace, list(merged.items()))
