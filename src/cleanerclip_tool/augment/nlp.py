@@ -95,7 +95,47 @@ def _identity(doc: Any) -> Any:
 
 def scene_graph(doc: Any) -> dict:
     """SceneGraphParser's graph (``entities`` and ``relations``) for an already parsed Doc."""
-    return _sng_backend().parse(doc)
+    return _sng_backend().parse(_ChunkedDoc(doc))
+
+
+class _ChunkedDoc:
+    """A Doc as SceneGraphParser reads it, with its noun chunks found once and their roots kept.
+
+    The parser walks ``doc.noun_chunks`` twice and reads ``chunk.root`` a dozen times per chunk;
+    spaCy recomputes both on every access (the chunk iterator over the whole parse, the root by a
+    walk over the span). Same chunks, same root tokens, so the same graph; everything else is the
+    Doc's (and the Span's) own.
+    """
+
+    __slots__ = ("doc", "noun_chunks")
+
+    def __init__(self, doc: Any) -> None:
+        self.doc = doc
+        self.noun_chunks = [_Chunk(span) for span in doc.noun_chunks]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.doc)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.doc[key]
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.doc, name)
+
+
+class _Chunk:
+    """A noun-chunk Span with ``root``, ``start`` and ``end`` read once (the rest is the Span's)."""
+
+    __slots__ = ("end", "root", "span", "start")
+
+    def __init__(self, span: Any) -> None:
+        self.span, self.root, self.start, self.end = span, span.root, span.start, span.end
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.span, name)
 
 
 def parse_docs(nlp: Any, texts: Iterable[str], batch_size: int = 256) -> Iterator[Any]:
