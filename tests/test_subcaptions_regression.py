@@ -14,8 +14,14 @@ from test_augment import CAPTIONS
 
 from cleanerclip_tool.augment import SubCaptioner
 from cleanerclip_tool.augment.cache import ParseCache
-from cleanerclip_tool.augment.draws import PREFETCH, CaptionStream, PrefetchedStream, prefetch_draws
-from cleanerclip_tool.augment.negative import OPERATIONS, _draw, make_negative, negative_from_fields
+from cleanerclip_tool.augment.draws import PREFETCH, CaptionStream, PrefetchedStream, draw_matrix, prefetch_draws
+from cleanerclip_tool.augment.negative import (
+    OPERATIONS,
+    _draw,
+    make_negative,
+    negative_from_fields,
+    negatives_from_fields,
+)
 from cleanerclip_tool.augment.subcaptioner import _decode, _encode
 from cleanerclip_tool.augment.wordbanks import load_wordbanks
 
@@ -112,6 +118,54 @@ def test_fast_path_matches_with_rejections_and_dry_banks(tmp_path: Path) -> None
     assert seen_ops == {"adjective", "relation", "noun", "none"}
 
 
+def _batch_against_reference(captioner: SubCaptioner, captions: list[str], seeds: range | tuple) -> set[str]:
+    """The batch renderer gives, caption by caption, what ``negative_from_fields`` gives; returns the ops seen."""
+    parses = captioner.parse_many(captions)
+    kept = [c for c in captions if parses[c] is not None]
+    fields = [_decode(_encode(parses[c])) for c in kept]
+    seen: set[str] = set()
+    for seed in seeds:
+        matrix = draw_matrix(seed, kept)
+        got = negatives_from_fields(fields, matrix, kept, seed, captioner.banks)
+        stream = PrefetchedStream(seed)
+        for caption, f, row, result in zip(kept, fields, matrix.tolist(), got, strict=True):
+            assert result == negative_from_fields(f, captioner.banks, stream.reset(caption, row)), (caption, seed)
+            seen.add(result[1])
+    return seen
+
+
+def test_batch_negatives_equal_the_reference(captioner: SubCaptioner) -> None:
+    """Varied captions (one and two adjectives, plurals, no relation, prepositions) over 40 seeds."""
+    captions = [c for c in CAPTIONS if c] + make_captions(200, seed=5)
+    assert _batch_against_reference(captioner, captions, range(40)) == {"adjective", "relation", "noun"}
+
+
+def test_batch_negatives_equal_the_reference_when_draws_clash(tmp_path: Path) -> None:
+    """Tight banks: first draws are often an original word or its synonym, and banks run dry."""
+    captioner = SubCaptioner(wordbanks=_tight_banks(tmp_path), cache=False)
+    captions = [
+        "a big red dog on a table",
+        "two red dogs holding a large cat",
+        "a huge old cat riding a crimson bench",
+        "a dog",
+        "three large tables",
+        "a red dog",
+        "the cat on the desk",
+    ]
+    assert _batch_against_reference(captioner, captions, range(300)) == {"adjective", "relation", "noun", "none"}
+
+
+def test_batch_negatives_without_verbs_or_prepositions(tmp_path: Path) -> None:
+    """A relation bank of prepositions only (or verbs only): the other kind falls back to all relations."""
+    for name, relations in (("preps", "on\nunder\nbeside\n"), ("verbs", "holding\nriding\nwatching\n")):
+        (tmp_path / name).mkdir()
+        folder = _tight_banks(tmp_path / name)
+        (folder / "relations.txt").write_text(relations)
+        captioner = SubCaptioner(wordbanks=folder, cache=False)
+        seen = _batch_against_reference(captioner, ["a dog riding a bench", "a cat on a table"], range(100))
+        assert "relation" in seen
+
+
 def test_synonym_closure_rejects_exactly_the_avoid_set(tmp_path: Path) -> None:
     """The draw's two-step closure test equals building the words' synonym union (the old rule)."""
     banks = load_wordbanks(_tight_banks(tmp_path))
@@ -191,6 +245,24 @@ def test_cache_reads_all_or_some_of_a_namespace(tmp_path: Path) -> None:
     assert some == {"caption 7": "value 7", "caption 1999": "value 1999"}
     assert cache.get_many(["caption 1"], "ns2") == {"caption 1": "other"}
     assert cache.get_many(["caption 1"], "none") == {}
+
+
+def test_cache_blocks_merge_and_keep_odd_captions(tmp_path: Path) -> None:
+    """Many small writes (one per purify epoch) are merged; a caption holding the block separator
+    is found through its row; a caption written twice keeps its latest value."""
+    path = tmp_path / "c.sqlite"
+    cache = ParseCache(path)
+    for epoch in range(40):
+        cache.put_many({f"caption {epoch}-{i}": f"value {epoch}-{i}" for i in range(5)}, "ns")
+    cache.put_many({"odd \x1d caption": "v\x1dw", "caption 0-0": "newer"}, "ns")
+    with sqlite3.connect(path) as conn:
+        (blocks,) = conn.execute("SELECT count(*) FROM slot_blocks WHERE namespace = 'ns'").fetchone()
+    assert blocks < 20  # 40 writes, merged into one once past 32
+    wanted = [f"caption {e}-{i}" for e in range(40) for i in range(5)] + ["odd \x1d caption", "absent"]
+    found = cache.get_many(wanted, "ns")  # whole-namespace read, then rows for what blocks lack
+    assert found["caption 0-0"] == "newer" and found["caption 39-4"] == "value 39-4"
+    assert found["odd \x1d caption"] == "v\x1dw" and "absent" not in found
+    assert all(found[c] == f"value {c[8:]}" for c in wanted[1:200])
 
 
 def test_an_old_cache_file_is_a_miss_not_an_error(tmp_path: Path) -> None:

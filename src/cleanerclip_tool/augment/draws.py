@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15
 _MUL1 = 0xBF58476D1CE4E5B9
 _MUL2 = 0x94D049BB133111EB
-PREFETCH = 6  # outputs computed ahead per caption: covers nearly every negative (op, which, draws)
+PREFETCH = 4  # outputs computed ahead per caption: what the inline negative paths read (op, which, two draws)
 
 
 def start_state(seed: int, caption: str) -> int:
@@ -59,22 +63,27 @@ class CaptionStream:
 
 def prefetch_draws(seed: int, captions: Sequence[str], k: int = PREFETCH) -> list[list[int]]:
     """The first ``k`` ``next64`` outputs of each caption's stream, computed for all captions at once."""
+    return draw_matrix(seed, captions, k).tolist()
+
+
+def draw_matrix(seed: int, captions: Sequence[str], k: int = PREFETCH) -> np.ndarray:
+    """``prefetch_draws`` as an ``(n, k)`` uint64 array, for callers that reduce it with numpy first."""
     import numpy as np
 
     n = len(captions)
+    out = np.empty((n, k), dtype=np.uint64)
     if not n:
-        return []
+        return out
     data = [c.encode("utf-8", "surrogatepass") for c in captions]
     crc = np.fromiter(map(zlib.crc32, data), dtype=np.uint64, count=n)
     adler = np.fromiter(map(zlib.adler32, data), dtype=np.uint64, count=n)
     state = ((crc << np.uint64(32)) | adler) ^ np.uint64((seed * _GAMMA) & _MASK64)
-    out = np.empty((n, k), dtype=np.uint64)
     for j in range(k):
         z = state + np.uint64(((j + 1) * _GAMMA) & _MASK64)  # arrays wrap modulo 2**64 silently
         z = (z ^ (z >> np.uint64(30))) * np.uint64(_MUL1)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(_MUL2)
         out[:, j] = z ^ (z >> np.uint64(31))
-    return out.tolist()
+    return out
 
 
 class PrefetchedStream:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 # Vowel letter, consonant sound ("a unicorn", "a one-way street", "a European city").
 _CONSONANT_SOUND_PREFIXES = ("uni", "use", "usu", "uti", "ure", "uro", "eu", "ewe", "one", "once", "ufo", "uk")
@@ -146,3 +147,28 @@ def inflect_like(ing_phrase: str, tag: str) -> str:
     elif tag in ("VBP", "VB"):
         verb = ing_to_base(verb)
     return verb + sep + rest
+
+
+class WordMemo(dict):
+    """``memo[word]`` is ``fn(word)``, computed once: a plain dict look-up on a hit.
+
+    The cached negative path renders a few words per caption; an ``lru_cache`` call (argument
+    tuple, wrapper frame) cost several times the dict look-up. Keys are word-bank terms, so the
+    memos stay as small as the banks.
+    """
+
+    def __init__(self, fn: Callable[[str], str]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, word: str) -> str:
+        value = self[word] = self.fn(word)
+        return value
+
+
+ARTICLES = WordMemo(article_for)
+PLURALS = WordMemo(pluralize)
+# Penn tag -> the -ing relation inflected for it; tags missing here leave the -ing form as it is.
+VERB_FORMS = {
+    tag: WordMemo(functools.partial(lambda tag, word: inflect_like(word, tag), tag)) for tag in ("VBZ", "VBP", "VB")
+}

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cleanerclip_tool.augment.grammar import article_for, inflect_like, pluralize
+from cleanerclip_tool.augment.grammar import ARTICLES, PLURALS, VERB_FORMS, article_for, inflect_like, pluralize
 from cleanerclip_tool.augment.positive import Slots, render_entity
 from cleanerclip_tool.augment.wordbanks import WordBanks
+
+if TYPE_CHECKING:
+    import numpy as np
 
 OPERATIONS: tuple[str, ...] = ("adjective", "relation", "noun")
 
@@ -307,3 +310,162 @@ def negative_from_fields(
 
 
 _WHICH = ("subject", "object", "both")
+
+
+def negatives_from_fields(
+    fields: Sequence[Sequence[str]], draws: np.ndarray, captions: Sequence[str], seed: int, banks: WordBanks
+) -> list[tuple[str, str]]:
+    """``negative_from_fields`` for a whole batch (random operation): the same ``(negative, operation)``s.
+
+    Why a batch form: on a cached run this is nearly all the work left, and per caption the generic
+    path spends most of its time on set-up, branching and 64-bit arithmetic rather than on the draw.
+    Here ``draws`` (``draws.draw_matrix``: each caption's first four stream outputs) is reduced to
+    bank positions with numpy, the operation is picked for every caption, and each operation's
+    captions go through one loop written for the common case: one adjective per noun, a bank that
+    is not empty, a first draw that clashes with nothing (the same test as ``_draw``). Articles,
+    plurals and verb forms come from the ``grammar`` memos; a replaced noun keeps its entity's
+    cached rendering up to the noun. A caption outside that case goes whole to
+    ``negative_from_fields`` with its own stream, drawing from the start: the result is the
+    reference's in every case (``tests/test_subcaptions_regression.py``).
+    """
+    A, N, V, P = banks.adjectives, banks.nouns, banks.verbs, banks.prepositions
+    closure, synonyms = banks.synonym_closure, banks.synonyms
+    out: list[tuple[str, str]] = [("", "none")] * len(fields)
+    first = draws[:, 0]
+    of_three, of_two = (first % 3).tolist(), (first % 2).tolist()
+    groups: tuple[list[int], list[int], list[int]] = ([], [], [])  # adjective, relation, noun
+    for k, f in enumerate(fields):  # the operation, from the stream's first output as in make_negative
+        if len(f) > _SUBJECT_ONLY:
+            groups[of_three[k] if f[2] or f[10] else of_two[k] + 1].append(k)
+        else:
+            groups[of_two[k] * 2 if f[2] else 2].append(k)
+    slow: list[int] = []
+
+    def positions(index: list[int], column: int, n: int) -> list[int]:
+        """Bank positions drawn by output ``column`` of the captions in ``index`` (zeros for an empty bank)."""
+        return (draws[index, column] % n).tolist() if n else [0] * len(index)
+
+    index = groups[0]  # adjective: a new adjective for each side that has one
+    for k, at_1, at_2 in zip(index, positions(index, 1, len(A)), positions(index, 2, len(A)), strict=True):
+        f = fields[k]
+        old = f[2]
+        if old:
+            term = A[at_1]
+            low = f[3].lower()
+            around = closure.get(term)
+            if RS in old or ((term in (old, low)) if around is None else not around.isdisjoint((old, low))):
+                slow.append(k)
+                continue
+            det = f[1]
+            if det == "a" or det == "an":
+                det = ARTICLES[term]
+            s_text = f"{det} {term} {f[3]}" if det else f"{term} {f[3]}"
+            at_1 = at_2
+        else:
+            s_text = f[5]
+        if len(f) <= _SUBJECT_ONLY:
+            out[k] = (s_text, "adjective")
+            continue
+        old = f[10]
+        if not old:
+            out[k] = (f"{s_text} {f[6]} {f[13]}", "adjective")
+            continue
+        term = A[at_1]
+        low = f[11].lower()
+        around = closure.get(term)
+        if RS in old or ((term in (old, low)) if around is None else not around.isdisjoint((old, low))):
+            slow.append(k)
+            continue
+        det = f[9]
+        if det == "a" or det == "an":
+            det = ARTICLES[term]
+        out[k] = (f"{s_text} {f[6]} {det} {term} {f[11]}" if det else f"{s_text} {f[6]} {term} {f[11]}"), "adjective"
+
+    index = groups[1]  # relation: another verb (inflected like the original) or preposition
+    for k, at_v, at_p in zip(index, positions(index, 1, len(V)), positions(index, 1, len(P)), strict=True):
+        f = fields[k]
+        old = f[6]
+        verb = f[7] == "verb"
+        if not (V if verb else P):
+            slow.append(k)
+            continue
+        term = V[at_v] if verb else P[at_p]
+        low = old.lower()
+        around = closure.get(term)
+        if term == low if around is None else low in around:
+            slow.append(k)
+            continue
+        if verb:
+            forms = VERB_FORMS.get(f[8])
+            if forms is not None:
+                term = forms[term]
+        out[k] = (f"{f[5]} {term} {f[13]}", "relation") if term != old else ("", "none")
+
+    index = groups[2]  # noun: the subject's, the object's or both (the stream's second output)
+    n = len(N)
+    columns = zip(index, positions(index, 1, 3), *(positions(index, c, n) for c in (1, 2, 3)), strict=True)
+    for k, which, at_1, at_2, at_3 in columns:
+        f = fields[k]
+        s_low = f[3].lower()
+        if len(f) > _SUBJECT_ONLY:
+            rel = True
+            o_low = f[11].lower()
+            s_at, o_at = at_2, (at_3 if which == 2 else at_2)
+        else:
+            rel, which, o_low, s_at, o_at = False, 0, "", at_1, 0
+        new = ""
+        s_text = f[5]
+        if which != 1:  # subject or both
+            term = N[s_at]
+            near = (s_low, o_low)
+            bare = s_low.rpartition(" ")[2]
+            around = closure.get(term)
+            if (
+                (term in near or term == bare)
+                if around is None
+                else (not around.isdisjoint(near) or bare in synonyms[term])
+            ):
+                slow.append(k)
+                continue
+            new = PLURALS[term] if f[4] == "1" else term
+            if new == s_low:
+                slow.append(k)
+                continue
+            s_text = _render_new_noun(f[1], f[2], f[5], f[3], new)
+            if which == 0:
+                out[k] = (f"{s_text} {f[6]} {f[13]}" if rel else s_text), "noun"
+                continue
+        term = N[o_at]  # object or both: not the subject's old noun, nor its new one
+        near = (o_low, s_low, new)
+        bare = o_low.rpartition(" ")[2]
+        around = closure.get(term)
+        if (
+            (term in near or term == bare)
+            if around is None
+            else (not around.isdisjoint(near) or bare in synonyms[term])
+        ):
+            slow.append(k)
+            continue
+        obj = PLURALS[term] if f[12] == "1" else term
+        if obj == o_low:
+            slow.append(k)
+            continue
+        out[k] = f"{s_text} {f[6]} {_render_new_noun(f[9], f[10], f[13], f[11], obj)}", "noun"
+
+    if slow:
+        from cleanerclip_tool.augment.draws import PrefetchedStream
+
+        stream = PrefetchedStream(seed)
+        for k in slow:
+            out[k] = negative_from_fields(fields[k], banks, stream.reset(captions[k], draws[k].tolist()))
+    return out
+
+
+def _render_new_noun(det: str, adjectives: str, rendered: str, noun: str, new: str) -> str:
+    """An entity's cached rendering with its noun replaced: with adjectives the article follows the
+    first adjective, so only the tail changes; without, "a"/"an" follows the new noun."""
+    if adjectives:
+        return rendered[: len(rendered) - len(noun)] + new
+    if det == "a" or det == "an":
+        return f"{ARTICLES[new]} {new}"
+    return f"{det} {new}" if det else new

@@ -18,13 +18,15 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
+from typing import NamedTuple
 
 from cleanerclip_tool.augment import nlp as _nlp
 from cleanerclip_tool.augment.cache import CACHE_VERSION, ParseCache
-from cleanerclip_tool.augment.draws import CaptionStream, PrefetchedStream, prefetch_draws
-from cleanerclip_tool.augment.negative import make_negative, negative_from_fields
+from cleanerclip_tool.augment.draws import CaptionStream, PrefetchedStream, draw_matrix
+from cleanerclip_tool.augment.negative import make_negative, negative_from_fields, negatives_from_fields
 from cleanerclip_tool.augment.parsing import parse_texts
 from cleanerclip_tool.augment.positive import Entity, Relation, Slots
 from cleanerclip_tool.augment.wordbanks import WordBanks, load_wordbanks
@@ -34,12 +36,14 @@ TASK = "subcaptions"
 # A parse as it is cached (see ``_encode``): "" when the caption has no usable noun. Kept as one
 # string, which the garbage collector never traverses, and split where it is used.
 Entry = str
-_MISSING = object()
 
 
-@dataclass(frozen=True)
-class SubCaption:
-    """One caption's sub-captions; ``operation`` is "adjective" | "relation" | "noun" | "none"."""
+class SubCaption(NamedTuple):
+    """One caption's sub-captions; ``operation`` is "adjective" | "relation" | "noun" | "none".
+
+    A named tuple (immutable, fields by name): a cached batch makes one per caption, and building
+    tuples from columns at C speed (``map``) costs a fraction of a dataclass instance each.
+    """
 
     caption: str
     positive: str
@@ -48,7 +52,7 @@ class SubCaption:
     parsed: bool  # False: no usable noun was found, the positive falls back to the caption
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dict(zip(self._fields, self, strict=True))
 
 
 @dataclass
@@ -103,44 +107,45 @@ class SubCaptioner:
     # -- parsing -------------------------------------------------------------------------------
     def parse_many(self, captions: Iterable[str], *, on_event: EventCallback = ignore_event) -> dict[str, Slots | None]:
         """Parse each distinct caption once (memo, then disk cache, then spaCy); None = no usable noun."""
-        return {t: _slots(e.split(_US)) if e else None for t, e in self._entries(captions, on_event).items()}
+        texts = captions if isinstance(captions, list) else list(captions)
+        entries = self._entries(texts, on_event)
+        return {t: _slots(entries[t].split(_US)) if entries[t] else None for t in dict.fromkeys(texts)}
 
     def _entries(self, captions: Iterable[str], on_event: EventCallback = ignore_event) -> dict[str, Entry]:
+        """A mapping that holds every caption's cached entry (it may hold other captions too: it is the memo).
+
+        On a second run the memo is empty and the disk cache answers for a whole namespace at once:
+        its answer becomes the memo as it is, so a cached batch copies no dictionary.
+        """
         start = time.perf_counter()
         texts = captions if isinstance(captions, list) else list(captions)
+        unique = dict.fromkeys(texts)
         memo = self._memo
-        if memo:
-            out = {text: memo.get(text, _MISSING) for text in texts}  # also the de-duplication
-            missing = [text for text, entry in out.items() if entry is _MISSING]
-        else:  # a new captioner (a second run): the same, at C speed
-            out = dict.fromkeys(texts, _MISSING)
-            missing = list(out)
-        stats = BatchStats(captions=len(texts), unique=len(out))
-        stats.from_memory = len(out) - len(missing)
+        missing = [text for text in unique if text not in memo] if memo else list(unique)
+        stats = BatchStats(captions=len(texts), unique=len(unique))
+        stats.from_memory = len(unique) - len(missing)
 
         if missing and self.cache is not None:
-            stored = self.cache.get_many(missing, self.namespace)
-            values = list(map(stored.get, missing))
-            if None in values:  # some not cached: keep them apart for spaCy
-                found = [(t, v) for t, v in zip(missing, values, strict=True) if v is not None]
-                missing = [t for t, v in zip(missing, values, strict=True) if v is None]
-            else:
-                found, missing = list(zip(missing, values, strict=True)), []
-            out.update(found)
-            memo.update(found)
-            stats.from_disk = len(found)
+            found = self.cache.get_many(missing, self.namespace)
+            if found:
+                if memo:
+                    memo.update(found)
+                else:
+                    memo = self._memo = found
+                still = [text for text in missing if text not in found]
+                stats.from_disk = len(missing) - len(still)
+                missing = still
 
         if missing:
             parsed = self._parse_with_spacy(missing, stats, on_event)
             encoded = {text: _encode(slots) for text, slots in parsed.items()}
-            out.update(encoded)
             memo.update(encoded)
             if self.cache is not None:
                 self.cache.put_many(encoded, self.namespace)
-        stats.failures = list(out.values()).count("")
+        stats.failures = list(map(memo.__getitem__, unique)).count("")
         stats.seconds = time.perf_counter() - start
         self.stats = stats
-        return out
+        return memo
 
     def _parse_with_spacy(
         self, texts: list[str], stats: BatchStats, on_event: EventCallback
@@ -188,52 +193,49 @@ class SubCaptioner:
         ``operation`` forces one of "adjective" | "relation" | "noun" where it applies (tests,
         ablations); otherwise one applicable operation is drawn per caption.
         """
-        entries = self._entries(captions if isinstance(captions, list) else list(captions), on_event)
-        banks = self.banks
-        records: list[SubCaption] = []
-        append = records.append
-        stream = PrefetchedStream(seed)
-        reset, new = stream.reset, object.__new__
+        texts = captions if isinstance(captions, list) else list(captions)
+        entries = self._entries(texts, on_event)  # spaCy may run here: the collector stays on
         with _gc_paused():
-            for caption, draws in zip(captions, prefetch_draws(seed, captions), strict=True):
-                entry = entries[caption]
-                if not entry:
-                    append(_record(caption, caption.strip(), "", "none", False))
-                    continue
-                fields = entry.split(_US)
-                negative, op = negative_from_fields(fields, banks, reset(caption, draws), operation)
-                record = new(SubCaption)  # what _record does, inlined: this loop is the cached path
-                d = record.__dict__
-                d["caption"] = caption
-                d["positive"] = fields[0]
-                d["negative"] = negative
-                d["operation"] = op
-                d["parsed"] = True
-                append(record)
-        return records
+            return self._render(texts, entries, seed, operation)
+
+    def _render(
+        self, texts: list[str], entries: dict[str, Entry], seed: int, operation: str | None
+    ) -> list[SubCaption]:
+        """The records of ``batch`` from the cached entries: the whole of a cached run after its cache read."""
+        values = list(map(entries.__getitem__, texts))
+        parsed = all(values)
+        if parsed:  # the usual case: every caption has a usable noun
+            fields = [value.split(_US) for value in values]
+            with_noun = texts
+        else:
+            fields = [value.split(_US) for value in values if value]
+            with_noun = [text for text, value in zip(texts, values, strict=True) if value]
+        draws = draw_matrix(seed, with_noun)
+        if operation is None:
+            negatives = negatives_from_fields(fields, draws, with_noun, seed, self.banks)
+        else:
+            stream = PrefetchedStream(seed)
+            negatives = [
+                negative_from_fields(f, self.banks, stream.reset(text, d), operation)
+                for f, d, text in zip(fields, draws.tolist(), with_noun, strict=True)
+            ]
+        positives = [f[0] for f in fields]
+        negs, ops = zip(*negatives, strict=True) if negatives else ((), ())
+        if not parsed:  # put back, in order, the captions without a usable noun
+            done = iter(zip(positives, negs, ops, strict=True))
+            return [
+                SubCaption(text, *next(done), True) if value else SubCaption(text, text.strip(), "", "none", False)
+                for text, value in zip(texts, values, strict=True)
+            ]
+        return list(map(_make, repeat(SubCaption), zip(texts, positives, negs, ops, repeat(True))))
 
 
-def _record(
-    caption: str, positive: str, negative: str, operation: str, parsed: bool, _new=object.__new__
-) -> SubCaption:
-    """A ``SubCaption`` without the frozen dataclass ``__init__`` (five ``object.__setattr__`` calls).
-
-    That ``__init__`` cost as much as drawing the negative; filling the instance dict directly makes
-    the very same object (equality, hashing, ``asdict`` and immutability to callers unchanged).
-    """
-    record = _new(SubCaption)
-    d = record.__dict__
-    d["caption"] = caption
-    d["positive"] = positive
-    d["negative"] = negative
-    d["operation"] = operation
-    d["parsed"] = parsed
-    return record
+_make = tuple.__new__  # SubCaption from a 5-tuple without a Python-level __new__ call
 
 
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while building many small tuples (nothing here makes cycles).
+    """No cyclic garbage collection while building many small lists and tuples (nothing here makes cycles).
 
     With a large memo alive, the collector's full passes, triggered by allocation counts, cost more
     than the sub-captions themselves: they were half of a cached batch's time.
