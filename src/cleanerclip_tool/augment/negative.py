@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from cleanerclip_tool.augment.draws import PrefetchedStream
 from cleanerclip_tool.augment.grammar import ARTICLES, PLURALS, VERB_FORMS, article_for, inflect_like, pluralize
 from cleanerclip_tool.augment.positive import Slots, render_entity
 from cleanerclip_tool.augment.wordbanks import WordBanks
@@ -453,8 +454,6 @@ def negatives_from_fields(
         out[k] = f"{s_text} {f[6]} {_render_new_noun(f[9], f[10], f[13], f[11], obj)}", "noun"
 
     if slow:
-        from cleanerclip_tool.augment.draws import PrefetchedStream
-
         stream = PrefetchedStream(seed)
         for k in slow:
             out[k] = negative_from_fields(fields[k], banks, stream.reset(captions[k], draws[k].tolist()))
