@@ -335,11 +335,14 @@ def negatives_from_fields(
     first = draws[:, 0]
     of_three, of_two = (first % 3).tolist(), (first % 2).tolist()
     groups: tuple[list[int], list[int], list[int]] = ([], [], [])  # adjective, relation, noun
-    for k, f in enumerate(fields):  # the operation, from the stream's first output as in make_negative
-        if len(f) > _SUBJECT_ONLY:
-            groups[of_three[k] if f[2] or f[10] else of_two[k] + 1].append(k)
+    add = tuple(group.append for group in groups)
+    subject_only = _SUBJECT_ONLY
+    # The operation, from the stream's first output as in make_negative.
+    for k, f, three, two in zip(range(len(fields)), fields, of_three, of_two, strict=True):
+        if len(f) > subject_only:
+            add[three if f[2] or f[10] else two + 1](k)
         else:
-            groups[of_two[k] * 2 if f[2] else 2].append(k)
+            add[two * 2 if f[2] else 2](k)
     slow: list[int] = []
 
     def positions(index: list[int], column: int, n: int) -> list[int]:
