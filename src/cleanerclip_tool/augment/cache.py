@@ -19,12 +19,14 @@ more than ``_MAX_BLOCKS`` of them (each purify epoch adds one), so reads stay a 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from cleanerclip_tool.resources import cache_dir
 
 CACHE_VERSION = "subcaptions-5"
+_TIMEOUT = 60.0  # seconds a connection waits for another's lock
 _CHUNK = 900  # below SQLite's default limit of bound parameters
 # Read a namespace's blocks when at least this share of their entries is wanted: splitting a
 # block costs well under a row look-up per entry.
@@ -49,8 +51,8 @@ class ParseCache:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=60)
-        conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        conn = sqlite3.connect(self.path, timeout=_TIMEOUT)
+        _use_wal(conn)
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {_ROWS} (namespace TEXT NOT NULL, caption TEXT NOT NULL, "
             "value TEXT NOT NULL, PRIMARY KEY (namespace, caption)) WITHOUT ROWID"
@@ -67,7 +69,7 @@ class ParseCache:
         wanted = captions if isinstance(captions, list) else list(captions)
         if not wanted or not self.path.is_file():
             return {}
-        conn = sqlite3.connect(self.path, timeout=60)  # reading needs neither the WAL pragma nor the DDL
+        conn = sqlite3.connect(self.path, timeout=_TIMEOUT)  # reading needs neither the WAL pragma nor the DDL
         try:
             try:
                 (stored,) = conn.execute(
@@ -120,6 +122,26 @@ class ParseCache:
                     conn.execute("DROP TABLE IF EXISTS parses")
             finally:
                 conn.close()
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (readers never block the writer), retrying while it is locked.
+
+    The mode is stored in the file, so this only changes something once; but that change needs the
+    file to itself, and SQLite answers "database is locked" at once instead of waiting out the busy
+    timeout when another connection is using a new cache file (several writers starting together).
+    """
+    deadline = time.monotonic() + _TIMEOUT
+    while True:
+        try:
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _add_blocks(conn: sqlite3.Connection, namespace: str, entries: list[tuple[str, str]]) -> None:
