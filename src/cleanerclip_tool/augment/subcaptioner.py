@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -202,14 +203,13 @@ class SubCaptioner:
         self, texts: list[str], entries: dict[str, Entry], seed: int, operation: str | None
     ) -> list[SubCaption]:
         """The records of ``batch`` from the cached entries: the whole of a cached run after its cache read."""
-        values = list(map(entries.__getitem__, texts))
-        parsed = all(values)
-        if parsed:  # the usual case: every caption has a usable noun
-            fields = [value.split(_US) for value in values]
-            with_noun = texts
-        else:
-            fields = [value.split(_US) for value in values if value]
-            with_noun = [text for text, value in zip(texts, values, strict=True) if value]
+        fields = [entries[text].split(_US) for text in texts]  # [""]: no usable noun
+        parsed = not fields or min(map(len, fields)) > 1
+        every = fields
+        with_noun = texts
+        if not parsed:  # leave out the captions without a usable noun, put back below
+            with_noun = [text for text, f in zip(texts, fields, strict=True) if f[0]]
+            fields = [f for f in fields if f[0]]
         draws = draw_matrix(seed, with_noun)
         if operation is None:
             negatives = negatives_from_fields(fields, draws, with_noun, seed, self.banks)
@@ -219,13 +219,13 @@ class SubCaptioner:
                 negative_from_fields(f, self.banks, stream.reset(text, d), operation)
                 for f, d, text in zip(fields, draws.tolist(), with_noun, strict=True)
             ]
-        positives = [f[0] for f in fields]
+        positives = list(map(itemgetter(0), fields))
         negs, ops = zip(*negatives, strict=True) if negatives else ((), ())
         if not parsed:  # put back, in order, the captions without a usable noun
             done = iter(zip(positives, negs, ops, strict=True))
             return [
-                SubCaption(text, *next(done), True) if value else SubCaption(text, text.strip(), "", "none", False)
-                for text, value in zip(texts, values, strict=True)
+                SubCaption(text, *next(done), True) if f[0] else SubCaption(text, text.strip(), "", "none", False)
+                for text, f in zip(texts, every, strict=True)
             ]
         return list(map(_make, repeat(SubCaption), zip(texts, positives, negs, ops, repeat(True))))
 
