@@ -102,7 +102,8 @@ class SubCaptioner:
         self.batch_size = batch_size
         self.n_process = n_process  # None: a process pool only for large inputs (augment/parsing.py)
         self.stats = BatchStats()
-        # caption -> (slots, rendered positive), or None when the caption has no usable noun
+        # caption -> its cached entry (``_encode``: "" when the caption has no usable noun); after a
+        # whole-namespace cache read, every caption of that namespace
         self._memo: dict[str, Entry] = {}
 
     # -- parsing -------------------------------------------------------------------------------
