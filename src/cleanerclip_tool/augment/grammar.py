@@ -152,7 +152,7 @@ def inflect_like(ing_phrase: str, tag: str) -> str:
 class WordMemo(dict):
     """``memo[word]`` is ``fn(word)``, computed once: a plain dict look-up on a hit.
 
-    The cached negative path renders a few words per caption; an ``lru_cache`` call (argument
+    The cached negative path pluralises or inflects a word per caption; an ``lru_cache`` call (argument
     tuple, wrapper frame) cost several times the dict look-up. Keys are word-bank terms, so the
     memos stay as small as the banks.
     """
@@ -166,7 +166,6 @@ class WordMemo(dict):
         return value
 
 
-ARTICLES = WordMemo(article_for)
 PLURALS = WordMemo(pluralize)
 # Penn tag -> the -ing relation inflected for it; tags missing here leave the -ing form as it is.
 VERB_FORMS = {

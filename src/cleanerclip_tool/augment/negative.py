@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from cleanerclip_tool.augment.draws import PrefetchedStream
-from cleanerclip_tool.augment.grammar import ARTICLES, PLURALS, VERB_FORMS, article_for, inflect_like, pluralize
+from cleanerclip_tool.augment.grammar import PLURALS, VERB_FORMS, article_for, inflect_like, pluralize
 from cleanerclip_tool.augment.positive import Slots, render_entity
 from cleanerclip_tool.augment.wordbanks import WordBanks
 
@@ -45,29 +45,31 @@ def applicable_operations(slots: Slots) -> list[str]:
     return ops
 
 
-def _draw(bank: Sequence[str], banks: WordBanks, near: Collection[str], bare: Collection[str], rng: Rng) -> str | None:
-    """A bank term that is none of the words to avoid, nor a synonym of one of them.
+def _clashes(term: str, near: Collection[str], bare: Collection[str], banks: WordBanks) -> bool:
+    """Whether a drawn ``term`` must be rejected: it or one of its synonyms is a word to avoid.
 
     ``near``: words avoided together with their synonyms (the originals, earlier replacements);
     ``bare``: words avoided as they are. A term clashes when it or one of its synonyms is a ``bare``
     word or is, or is a synonym of, a ``near`` word: that is a ``near`` word within two synonym steps
     of the term (``banks.synonym_closure``), which spares building the words' synonym union for each
-    caption. Lowercase words in, as in the banks.
+    caption. Lowercase words in, as in the banks. Every draw of every path applies this one rule.
     """
+    around = banks.synonym_closure.get(term)
+    if around is None:  # no synonyms: only the word itself can clash
+        return term in near or term in bare
+    return not around.isdisjoint(near) or not banks.synonyms[term].isdisjoint(bare)
+
+
+def _draw(bank: Sequence[str], banks: WordBanks, near: Collection[str], bare: Collection[str], rng: Rng) -> str | None:
+    """A bank term that does not clash (``_clashes``) with ``near`` and ``bare``; None after many tries."""
     n = len(bank)
     if not n:
         return None
-    closure, synonyms = banks.synonym_closure, banks.synonyms
     randrange = rng.randrange
     for _ in range(_MAX_DRAWS):
         term = bank[randrange(n)]
-        around = closure.get(term)
-        if around is None:  # no synonyms: only the word itself can clash
-            if term in near or term in bare:
-                continue
-        elif not around.isdisjoint(near) or not synonyms[term].isdisjoint(bare):
-            continue
-        return term
+        if not _clashes(term, near, bare, banks):
+            return term
     return None
 
 
@@ -191,21 +193,16 @@ def _pick(
     n = len(bank)
     if not n:
         return None
-    closure, synonyms, draws = banks.synonym_closure, banks.synonyms, st.draws
+    draws = st.draws
     i = st.i
     for _ in range(_MAX_DRAWS):
         if i >= len(draws):
             st.more()
         term = bank[draws[i] % n]
         i += 1
-        around = closure.get(term)
-        if around is None:
-            if term in near or term in bare:
-                continue
-        elif not around.isdisjoint(near) or not synonyms[term].isdisjoint(bare):
-            continue
-        st.i = i
-        return term
+        if not _clashes(term, near, bare, banks):
+            st.i = i
+            return term
     st.i = i
     return None
 
@@ -330,7 +327,6 @@ def negatives_from_fields(
     reference's in every case (``tests/test_subcaptions_regression.py``).
     """
     A, N, V, P = banks.adjectives, banks.nouns, banks.verbs, banks.prepositions
-    closure, synonyms = banks.synonym_closure, banks.synonyms
     out: list[tuple[str, str]] = [("", "none")] * len(fields)
     first = draws[:, 0]
     of_three, of_two = (first % 3).tolist(), (first % 2).tolist()
@@ -355,15 +351,10 @@ def negatives_from_fields(
         old = f[2]
         if old:
             term = A[at_1]
-            low = f[3].lower()
-            around = closure.get(term)
-            if RS in old or ((term in (old, low)) if around is None else not around.isdisjoint((old, low))):
+            if RS in old or _clashes(term, (old, f[3].lower()), (), banks):
                 slow.append(k)
                 continue
-            det = f[1]
-            if det == "a" or det == "an":
-                det = ARTICLES[term]
-            s_text = f"{det} {term} {f[3]}" if det else f"{term} {f[3]}"
+            s_text = render_entity(f[1], (term,), f[3])
             at_1 = at_2
         else:
             s_text = f[5]
@@ -375,15 +366,10 @@ def negatives_from_fields(
             out[k] = (f"{s_text} {f[6]} {f[13]}", "adjective")
             continue
         term = A[at_1]
-        low = f[11].lower()
-        around = closure.get(term)
-        if RS in old or ((term in (old, low)) if around is None else not around.isdisjoint((old, low))):
+        if RS in old or _clashes(term, (old, f[11].lower()), (), banks):
             slow.append(k)
             continue
-        det = f[9]
-        if det == "a" or det == "an":
-            det = ARTICLES[term]
-        out[k] = (f"{s_text} {f[6]} {det} {term} {f[11]}" if det else f"{s_text} {f[6]} {term} {f[11]}"), "adjective"
+        out[k] = f"{s_text} {f[6]} {render_entity(f[9], (term,), f[11])}", "adjective"
 
     index = groups[1]  # relation: another verb (inflected like the original) or preposition
     for k, at_v, at_p in zip(index, positions(index, 1, len(V)), positions(index, 1, len(P)), strict=True):
@@ -394,9 +380,7 @@ def negatives_from_fields(
             slow.append(k)
             continue
         term = V[at_v] if verb else P[at_p]
-        low = old.lower()
-        around = closure.get(term)
-        if term == low if around is None else low in around:
+        if _clashes(term, (old.lower(),), (), banks):
             slow.append(k)
             continue
         if verb:
@@ -420,38 +404,17 @@ def negatives_from_fields(
         new = ""
         s_text = f[5]
         if which != 1:  # subject or both
-            term = N[s_at]
-            near = (s_low, o_low)
-            bare = s_low.rpartition(" ")[2]
-            around = closure.get(term)
-            if (
-                (term in near or term == bare)
-                if around is None
-                else (not around.isdisjoint(near) or bare in synonyms[term])
-            ):
-                slow.append(k)
-                continue
-            new = PLURALS[term] if f[4] == "1" else term
-            if new == s_low:
+            new = _first_noun(N[s_at], s_low, f[4] == "1", (s_low, o_low), banks)
+            if new is None:
                 slow.append(k)
                 continue
             s_text = _render_new_noun(f[1], f[2], f[5], f[3], new)
             if which == 0:
                 out[k] = (f"{s_text} {f[6]} {f[13]}" if rel else s_text), "noun"
                 continue
-        term = N[o_at]  # object or both: not the subject's old noun, nor its new one
-        near = (o_low, s_low, new)
-        bare = o_low.rpartition(" ")[2]
-        around = closure.get(term)
-        if (
-            (term in near or term == bare)
-            if around is None
-            else (not around.isdisjoint(near) or bare in synonyms[term])
-        ):
-            slow.append(k)
-            continue
-        obj = PLURALS[term] if f[12] == "1" else term
-        if obj == o_low:
+        # object or both: not the subject's old noun, nor its new one
+        obj = _first_noun(N[o_at], o_low, f[12] == "1", (o_low, s_low, new), banks)
+        if obj is None:
             slow.append(k)
             continue
         out[k] = f"{s_text} {f[6]} {_render_new_noun(f[9], f[10], f[13], f[11], obj)}", "noun"
@@ -463,11 +426,18 @@ def negatives_from_fields(
     return out
 
 
+def _first_noun(term: str, low: str, plural: bool, near: tuple[str, ...], banks: WordBanks) -> str | None:
+    """A first noun draw as ``_other_noun`` would take it (pluralised like ``low``), or None when that
+    loop would reject it: the batch path then redoes the caption on the general path."""
+    if _clashes(term, near, (low.rpartition(" ")[2],), banks):
+        return None
+    new = PLURALS[term] if plural else term
+    return None if new == low else new
+
+
 def _render_new_noun(det: str, adjectives: str, rendered: str, noun: str, new: str) -> str:
     """An entity's cached rendering with its noun replaced: with adjectives the article follows the
     first adjective, so only the tail changes; without, "a"/"an" follows the new noun."""
     if adjectives:
         return rendered[: len(rendered) - len(noun)] + new
-    if det == "a" or det == "an":
-        return f"{ARTICLES[new]} {new}"
-    return f"{det} {new}" if det else new
+    return render_entity(det, (), new)
