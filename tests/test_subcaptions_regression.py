@@ -92,15 +92,20 @@ def _tight_banks(tmp_path: Path) -> Path:
     return folder
 
 
+# Captions whose words are in the tight banks, with their synonyms (one or two adjectives, plurals,
+# a verb and a preposition relation, no relation).
+TIGHT_CAPTIONS = [
+    "a big red dog on a table",
+    "two red dogs holding a large cat",
+    "a huge old cat riding a crimson bench",
+    "a dog",
+    "three large tables",
+]
+
+
 def test_fast_path_matches_with_rejections_and_dry_banks(tmp_path: Path) -> None:
     captioner = SubCaptioner(wordbanks=_tight_banks(tmp_path), cache=False)
-    captions = [
-        "a big red dog on a table",
-        "two red dogs holding a large cat",
-        "a huge old cat riding a crimson bench",
-        "a dog",
-        "three large tables",
-    ]
+    captions = TIGHT_CAPTIONS
     parses = captioner.parse_many(captions)
     banks = captioner.banks
     seen_ops = set()
@@ -143,15 +148,7 @@ def test_batch_negatives_equal_the_reference(captioner: SubCaptioner) -> None:
 def test_batch_negatives_equal_the_reference_when_draws_clash(tmp_path: Path) -> None:
     """Tight banks: first draws are often an original word or its synonym, and banks run dry."""
     captioner = SubCaptioner(wordbanks=_tight_banks(tmp_path), cache=False)
-    captions = [
-        "a big red dog on a table",
-        "two red dogs holding a large cat",
-        "a huge old cat riding a crimson bench",
-        "a dog",
-        "three large tables",
-        "a red dog",
-        "the cat on the desk",
-    ]
+    captions = [*TIGHT_CAPTIONS, "a red dog", "the cat on the desk"]
     assert _batch_against_reference(captioner, captions, range(300)) == {"adjective", "relation", "noun", "none"}
 
 
