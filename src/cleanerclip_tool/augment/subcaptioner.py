@@ -5,9 +5,9 @@ cached on disk; drawing negatives is cheap and happens after the parses are load
 derived from ``(seed, caption)`` so that the same seed gives the same negatives in any order.
 A cached parse stays in its stored form (one string, split into its fields where it is used: the
 garbage collector never walks a memo of strings) and ``batch`` renders negatives from the fields
-directly (``negative.negative_from_fields``) with the streams' first outputs computed for the whole
-batch at once (``draws.prefetch_draws``): per caption, a second run does little more than a dict
-look-up, a few draws and one string.
+directly, grouped by operation (``negative.negatives_from_fields``), with the streams' first
+outputs computed for the whole batch at once (``draws.draw_matrix``): per caption, a second run
+does little more than a dict look-up, a split, a few draws and one string.
 """
 
 from __future__ import annotations
