@@ -22,8 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import machine_lines
 
+from cleanerclip_tool.config import PurifyConfig
 from cleanerclip_tool.engine.distributed import DistInfo
-from cleanerclip_tool.engine.loop import _forward_loss
+from cleanerclip_tool.engine.step import forward_loss
 from cleanerclip_tool.losses import PurifyLoss
 
 TINY = {
@@ -69,12 +70,17 @@ def autocast_for(precision: str, device: torch.device):
     return contextlib.nullcontext
 
 
+def loss_for(method: str) -> PurifyLoss:
+    """The engine's loss for ``method`` at the default settings."""
+    return PurifyLoss.from_config(PurifyConfig(method=method))
+
+
 def one_step(model, loss_fn: PurifyLoss, opt, batch, cfa, device, autocast=contextlib.nullcontext) -> float:
     """Seconds for one forward + backward + optimizer step."""
     if device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
-    terms = _forward_loss(model, loss_fn, batch, cfa, device, autocast, DistInfo())
+    terms = forward_loss(model, loss_fn, batch, cfa, device, autocast, DistInfo())
     terms["total"].backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
@@ -86,7 +92,7 @@ def one_step(model, loss_fn: PurifyLoss, opt, batch, cfa, device, autocast=conte
 def time_steps(model, cases, batch, device, repeats: int, autocast=contextlib.nullcontext) -> list[float]:
     """Median step time per case. The cases take turns step by step (round-robin), so a slow spell
     on a shared machine hits them all alike instead of skewing the ratio between them."""
-    runs = [(PurifyLoss(method), torch.optim.AdamW(model.parameters(), lr=1e-5), cfa) for _, method, cfa in cases]
+    runs = [(loss_for(method), torch.optim.AdamW(model.parameters(), lr=1e-5), cfa) for _, method, cfa in cases]
     times: list[list[float]] = [[] for _ in cases]
     for i in range(repeats + 2):
         for k, (loss_fn, opt, cfa) in enumerate(runs):
@@ -105,7 +111,7 @@ def peak_memory(model, cases, batch, device, autocast=contextlib.nullcontext) ->
         return [None for _ in cases]
     peaks: list[float | None] = []
     for _, method, cfa in cases:
-        loss_fn, opt = PurifyLoss(method), torch.optim.AdamW(model.parameters(), lr=1e-5)
+        loss_fn, opt = loss_for(method), torch.optim.AdamW(model.parameters(), lr=1e-5)
         one_step(model, loss_fn, opt, batch, cfa, device, autocast)
         torch.cuda.reset_peak_memory_stats(device)
         one_step(model, loss_fn, opt, batch, cfa, device, autocast)

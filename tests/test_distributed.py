@@ -31,7 +31,8 @@ def _first_step_loss(rank: int, world: int, data: str, batch: int, out: str, por
     from cleanerclip_tool.data.captions import load_caption_table
     from cleanerclip_tool.data.dataset import EpochSampler, PurifyDataset
     from cleanerclip_tool.engine.distributed import DistInfo, init_distributed
-    from cleanerclip_tool.engine.loop import _cfa_tokens, _forward_loss
+    from cleanerclip_tool.engine.samples import subcaption_tokens
+    from cleanerclip_tool.engine.step import forward_loss
     from cleanerclip_tool.losses import PurifyLoss
 
     torch.set_num_threads(1)
@@ -41,15 +42,15 @@ def _first_step_loss(rank: int, world: int, data: str, batch: int, out: str, por
     model = loaded.model
     model.output_dict = True
     cfg = PurifyConfig(method="cleanerclip", samples=12, batch_size=batch, seed=1)
-    loss_fn = PurifyLoss("cleanerclip")
+    loss_fn = PurifyLoss.from_config(cfg)
     rows = table.rows
     aug = [r.caption.replace("a ", "one ", 1) for r in rows]
     ds = PurifyDataset(rows, preprocess=loaded.preprocess, tokenizer=loaded.tokenizer, aug_captions=aug, seed=1)
     sampler = EpochSampler(len(rows), batch_size=batch, seed=1, rank=dist.rank, world_size=dist.world_size)
     sampler.set_epoch(0)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=0)
-    cfa = _cfa_tokens(loss_fn, FakeSubCaptioner(), rows, cfg, 0, loaded.tokenizer, lambda e: None)
-    terms = _forward_loss(model, loss_fn, next(iter(loader)), cfa, torch.device("cpu"), contextlib.nullcontext, dist)
+    cfa = subcaption_tokens(FakeSubCaptioner(), rows, cfg, 0, loaded.tokenizer, lambda e: None)
+    terms = forward_loss(model, loss_fn, next(iter(loader)), cfa, torch.device("cpu"), contextlib.nullcontext, dist)
     if dist.is_main:
         torch.save({k: v.detach() for k, v in terms.items()}, out)
     if world > 1:

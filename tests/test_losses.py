@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cleanerclip_tool.losses import PurifyLoss, cfa_loss, clip_loss, inmodal_loss
+from cleanerclip_tool.config import PurifyConfig
+from cleanerclip_tool.losses import GatheredFeatures, PurifyLoss, cfa_loss, clip_loss, inmodal_loss
 
 torch.manual_seed(0)
 
@@ -84,12 +85,51 @@ def test_total_combines_terms_per_method() -> None:
     img, txt, aimg, atxt = _unit(4, 8), _unit(4, 8), _unit(4, 8), _unit(4, 8)
     pos, neg, s = _unit(2, 8), _unit(2, 8), torch.tensor([0, 3])
     scale = torch.tensor(10.0, dtype=torch.float64)
-    kw = dict(
-        aug_image_features=aimg, aug_text_features=atxt, positive_features=pos, negative_features=neg, cfa_index=s
-    )
-    ft = PurifyLoss("ft")(img, txt, scale, **kw)
+    features = GatheredFeatures(img, txt, scale, aug_image=aimg, aug_text=atxt, positive=pos, negative=neg, cfa_index=s)
+
+    def loss(**config) -> dict[str, torch.Tensor]:
+        return PurifyLoss.from_config(PurifyConfig(**config))(features)
+
+    ft = loss(method="ft")
     assert set(ft) == {"clip", "total"} and torch.equal(ft["total"], ft["clip"])
-    cc = PurifyLoss("cleanclip", lambda1=2.0, inmodal_weight=0.5)(img, txt, scale, **kw)
+    cc = loss(method="cleanclip", lambda1=2.0, inmodal_weight=0.5)
     assert float(cc["total"]) == pytest.approx(2.0 * (float(cc["clip"]) + 0.5 * float(cc["inmodal"])))
-    cl = PurifyLoss("cleanerclip", lambda1=1.0, lambda2=3.0)(img, txt, scale, **kw)
+    cl = loss(method="cleanerclip", lambda1=1.0, lambda2=3.0)
     assert float(cl["total"]) == pytest.approx(float(cl["clip"]) + float(cl["inmodal"]) + 3.0 * float(cl["cfa"]))
+
+
+def test_every_config_method_has_a_loss_preset() -> None:
+    from cleanerclip_tool.config import METHODS as CONFIG_METHODS
+    from cleanerclip_tool.losses import METHODS
+
+    assert set(CONFIG_METHODS) == set(METHODS)
+
+
+def test_a_new_term_is_one_function_and_one_preset(monkeypatch) -> None:
+    """The extension point the loss is built for: a term registered in TERMS and weighted by a preset
+    is computed, reported under its name and added into the total; nothing else changes."""
+    from cleanerclip_tool import losses
+
+    img, txt, scale = _unit(4, 8), _unit(4, 8), torch.tensor(10.0, dtype=torch.float64)
+    norm = losses.LossTerm("norm", lambda f, config: (f.image - f.text).pow(2).sum(-1).mean())
+    monkeypatch.setitem(losses.TERMS, "norm", norm)
+    monkeypatch.setitem(losses.METHODS, "ft+norm", lambda config: {"clip": 1.0, "norm": 0.25})
+    config = PurifyConfig().replace(method="ft+norm")
+    terms = PurifyLoss.from_config(config)(GatheredFeatures(img, txt, scale))
+    assert set(terms) == {"clip", "norm", "total"}
+    assert float(terms["norm"]) == pytest.approx(float(((img - txt) ** 2).sum(-1).mean()))
+    assert float(terms["total"]) == pytest.approx(float(terms["clip"]) + 0.25 * float(terms["norm"]))
+    assert not PurifyLoss.from_config(config).needs("augmented")
+
+
+def test_unknown_terms_and_methods_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown loss term"):
+        PurifyLoss({"clip": 1.0, "nope": 1.0}, PurifyConfig())
+    with pytest.raises(ValueError, match="unknown method"):
+        PurifyLoss.from_config(PurifyConfig().replace(method="nope"))
+
+
+def test_needs_follow_the_terms_a_method_weights() -> None:
+    losses = {m: PurifyLoss.from_config(PurifyConfig(method=m)) for m in ("ft", "cleanclip", "cleanerclip")}
+    needs = {m: (loss.needs("augmented"), loss.needs("subcaptions")) for m, loss in losses.items()}
+    assert needs == {"ft": (False, False), "cleanclip": (True, False), "cleanerclip": (True, True)}

@@ -14,7 +14,7 @@ from engine_fixtures import draw_caption_set, tiny_loaded
 
 from cleanerclip_tool.config import PurifyConfig, build_purify_config
 from cleanerclip_tool.data.captions import load_caption_table
-from cleanerclip_tool.engine import loop, purify
+from cleanerclip_tool.engine import memory, purify, step
 from cleanerclip_tool.engine.events import BatchSizeLowered, StepDone, StepSkipped
 from cleanerclip_tool.errors import JobFailedError
 from cleanerclip_tool.losses import PurifyLoss
@@ -39,7 +39,7 @@ def _config(out: Path, **kw) -> PurifyConfig:
 def _memory_shrinks(monkeypatch, *, after_calls: int, limit: int) -> list[int]:
     """From call ``after_calls + 1`` on, a forward pass over more than ``limit`` rows raises CUDA's
     OOM error (as if another job took the GPU's memory); returns the batch sizes seen."""
-    real = loop._forward_loss
+    real = step.forward_loss
     calls: list[int] = []
 
     def forward(model, loss_fn, batch, *args, **kwargs):
@@ -48,7 +48,7 @@ def _memory_shrinks(monkeypatch, *, after_calls: int, limit: int) -> list[int]:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(model, loss_fn, batch, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "_forward_loss", forward)
+    monkeypatch.setattr(step, "forward_loss", forward)
     return calls
 
 
@@ -116,8 +116,14 @@ def test_probe_leaves_no_trace_and_returns_the_largest_size_that_fits(table, mon
         "bad_row": torch.full((16,), -1),
     }
     rng = torch.get_rng_state()
-    fits = loop.probe_batch_size(
-        model, PurifyLoss("ft"), batch, {}, torch.device("cpu"), contextlib.nullcontext, failed=16
+    fits = memory.probe_batch_size(
+        model,
+        PurifyLoss.from_config(PurifyConfig(method="ft")),
+        batch,
+        {},
+        torch.device("cpu"),
+        contextlib.nullcontext,
+        failed=16,
     )
     assert fits == 2 and calls == [8, 4, 2]
     assert all(p.grad is None for p in model.parameters())
@@ -127,7 +133,7 @@ def test_probe_leaves_no_trace_and_returns_the_largest_size_that_fits(table, mon
 
 
 def test_torchrun_hint_says_auto_batch_cannot_apply() -> None:
-    error = loop._out_of_memory(64, 16, 9, Path("out"), auto_batch=True, distributed=True)
+    error = memory.out_of_memory_error(64, 16, 9, Path("out"), auto_batch=True, distributed=True)
     assert "--batch-size 16 fits" in error.one_line() and "under torchrun" in error.one_line()
 
 
@@ -143,7 +149,7 @@ def test_auto_batch_flag_and_toml_key(tmp_path: Path) -> None:
 def test_amp_skipped_steps_are_counted_and_shown(table, tmp_path: Path, monkeypatch, capsys) -> None:
     """Promise 6: a GradScaler step skipped for inf gradients is counted apart from non-finite losses,
     reported as an event the CLI prints, and changes no weight."""
-    monkeypatch.setattr(loop, "_autocast", lambda device, precision: (contextlib.nullcontext, True))
+    monkeypatch.setattr(step, "autocast_for", lambda device, precision: (contextlib.nullcontext, True))
     loaded = tiny_loaded()
     backward_calls: list[int] = []
 

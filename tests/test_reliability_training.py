@@ -13,7 +13,8 @@ from engine_fixtures import draw_caption_set, tiny_loaded
 from cleanerclip_tool.config import PurifyConfig
 from cleanerclip_tool.data.captions import load_caption_table
 from cleanerclip_tool.engine import checkpoint as ckpt
-from cleanerclip_tool.engine import loop, purify
+from cleanerclip_tool.engine import purify
+from cleanerclip_tool.engine import step as engine_step
 from cleanerclip_tool.engine.events import StepDone
 from cleanerclip_tool.errors import JobFailedError
 
@@ -56,7 +57,7 @@ def test_out_of_memory_stops_cleanly_with_batch_size_advice(table, tmp_path: Pat
     """Promise 7: an OOM in the third step (simulated on the CPU: from then on a forward pass over more
     than 2 rows "runs out") stops with the batch size a probe found to fit, a word about the objective,
     and the checkpoint of the steps before it kept."""
-    real = loop._forward_loss
+    real = engine_step.forward_loss
     calls: list[int] = []
 
     def forward_that_runs_out(model, loss_fn, batch, *args, **kwargs):
@@ -65,7 +66,7 @@ def test_out_of_memory_stops_cleanly_with_batch_size_advice(table, tmp_path: Pat
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(model, loss_fn, batch, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "_forward_loss", forward_that_runs_out)
+    monkeypatch.setattr(engine_step, "forward_loss", forward_that_runs_out)
     out = tmp_path / "o"
     with pytest.raises(JobFailedError) as info:
         purify(tiny_loaded(), table, _config(out, checkpoint_every=1))

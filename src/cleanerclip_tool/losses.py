@@ -1,15 +1,34 @@
-"""The three objectives: CLIP (multimodal), CleanCLIP's in-modal self-supervision, and CleanerCLIP's CFA.
+"""The purification objective as a weighted sum of named loss terms.
 
-All features arrive L2-normalised. Each function is pure and small so it can be checked against a
-hand-written loop (tests/test_losses.py); ``PurifyLoss`` combines them per method and returns the
-named terms, open_clip-style.
+Each term is a pure function of the batch's features (all L2-normalised), small enough to check
+against a hand-written loop (tests/test_losses.py):
+
+- ``clip``: CLIP's multimodal contrastive loss, L_CLIP;
+- ``inmodal``: CleanCLIP's in-modal self-supervision, L_SS (image vs its augmented view, caption
+  vs its augmented caption);
+- ``cfa``: CleanerCLIP's counterfactual alignment loss, L_CFA, on the positive and negative
+  sub-captions of the epoch's K samples S.
+
+A method is a preset of term weights (``METHODS``). ``PurifyLoss.from_config`` builds the sum a
+config asks for, and, like open_clip's ``ClipLoss``, gathers the features of every process
+itself, so the training step only runs the model. Adding a term is one function in ``TERMS``,
+one line in a preset and one test.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from cleanerclip_tool.config import PurifyConfig
+
+Gather = Callable[[Tensor], Tensor]
 
 
 def _symmetric_ce(logits: Tensor) -> Tensor:
@@ -53,8 +72,9 @@ def cfa_loss(
 ) -> Tensor:
     """CleanerCLIP's counterfactual alignment loss, L_CFA = (L_I2T + L_T2I) / 2.
 
-    [reconstructed — ../shared/paper/NOTES.md, equations (1)–(3)] For the rows i in S (``cfa_index``
-    into the batch), u_i = image features, p_i = positive sub-caption, n_j = negative sub-captions:
+    The paper's equations for it were lost; this is the reconstruction documented in
+    docs/cfa-reconstruction.md. For the rows i in S (``cfa_index`` into the batch), u_i = image
+    features, p_i = positive sub-caption, n_j = negative sub-captions:
 
       L_I2T = -mean_i log e^{s(u_i,p_i)/τ+} / (e^{s(u_i,p_i)/τ+} + Σ_j e^{s(u_i,n_j)/τ−})
       L_T2I = -mean_i log e^{s(p_i,u_i)/τ+} / (e^{s(p_i,u_i)/τ+} + Σ_{k≠i} e^{s(p_i,u_k)/τ−})
@@ -87,75 +107,169 @@ def cfa_loss(
     return (F.cross_entropy(i2t_logits, target) + F.cross_entropy(t2i_logits, target)) / 2
 
 
-class PurifyLoss(nn.Module):
-    """L = λ1 · (w_clip · L_CLIP + w_inmodal · L_SS) + λ2 · L_CFA, with the terms each method uses.
+@dataclass(frozen=True)
+class BatchFeatures:
+    """One process's features for one batch of B pairs, as the terms need them.
 
-    ``ft`` is L_CLIP alone (the fine-tuning baseline), ``cleanclip`` the λ1 term [CleanCLIP code],
-    ``cleanerclip`` both terms [paper eq. (4)].
+    ``aug_*`` are the augmented views' features (B rows each), present when a term needs
+    ``"augmented"``. ``positive``/``negative`` are the sub-captions' features of the batch rows in
+    S, in batch order (m rows each), and ``in_s`` the (B,) boolean mask of those rows, present
+    when a term needs ``"subcaptions"``.
     """
 
-    def __init__(
-        self,
-        method: str,
-        *,
-        lambda1: float = 1.0,
-        lambda2: float = 1.0,
-        tau_pos: float = 0.5,
-        tau_neg: float = 0.3,
-        clip_weight: float = 1.0,
-        inmodal_weight: float = 1.0,
-        negative_set: str = "batch",
-    ) -> None:
+    image: Tensor
+    text: Tensor
+    logit_scale: Tensor
+    aug_image: Tensor | None = None
+    aug_text: Tensor | None = None
+    positive: Tensor | None = None
+    negative: Tensor | None = None
+    in_s: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class GatheredFeatures:
+    """Every process's features, concatenated: what the terms compute on."""
+
+    image: Tensor
+    text: Tensor
+    logit_scale: Tensor
+    aug_image: Tensor | None = None
+    aug_text: Tensor | None = None
+    positive: Tensor | None = None
+    negative: Tensor | None = None
+    cfa_index: Tensor | None = None  # rows of ``image`` that are in S
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """A named term: its function of the gathered features and the config, and the inputs beyond
+    the clean pair that it needs the step to encode (``"augmented"``, ``"subcaptions"``)."""
+
+    name: str
+    compute: Callable[[GatheredFeatures, PurifyConfig], Tensor]
+    needs: frozenset[str] = frozenset()
+
+
+def _clip_term(f: GatheredFeatures, config: PurifyConfig) -> Tensor:
+    return clip_loss(f.image, f.text, f.logit_scale)
+
+
+def _inmodal_term(f: GatheredFeatures, config: PurifyConfig) -> Tensor:
+    assert f.aug_image is not None and f.aug_text is not None
+    return inmodal_loss(f.image, f.aug_image, f.text, f.aug_text, f.logit_scale)
+
+
+def _cfa_term(f: GatheredFeatures, config: PurifyConfig) -> Tensor:
+    assert f.positive is not None and f.negative is not None and f.cfa_index is not None
+    return cfa_loss(
+        f.image,
+        f.positive,
+        f.negative,
+        f.cfa_index,
+        tau_pos=config.tau_pos,
+        tau_neg=config.tau_neg,
+        negative_set=config.negative_set,
+    )
+
+
+TERMS: dict[str, LossTerm] = {
+    term.name: term
+    for term in (
+        LossTerm("clip", _clip_term),
+        LossTerm("inmodal", _inmodal_term, frozenset({"augmented"})),
+        LossTerm("cfa", _cfa_term, frozenset({"subcaptions"})),
+    )
+}
+
+
+def _ft_weights(config: PurifyConfig) -> dict[str, float]:
+    """Plain fine-tuning: L_CLIP alone."""
+    return {"clip": 1.0}
+
+
+def _cleanclip_weights(config: PurifyConfig) -> dict[str, float]:
+    """λ1 · (w_clip · L_CLIP + w_inmodal · L_SS) [CleanCLIP code]."""
+    return {"clip": config.lambda1 * config.clip_weight, "inmodal": config.lambda1 * config.inmodal_weight}
+
+
+def _cleanerclip_weights(config: PurifyConfig) -> dict[str, float]:
+    """λ1 · L_CleanCLIP + λ2 · L_CFA [paper eq. (4)]; λ2 = 0 is CleanCLIP exactly."""
+    return {**_cleanclip_weights(config), "cfa": config.lambda2}
+
+
+METHODS: dict[str, Callable[[PurifyConfig], dict[str, float]]] = {
+    "ft": _ft_weights,
+    "cleanclip": _cleanclip_weights,
+    "cleanerclip": _cleanerclip_weights,
+}
+
+
+def _identity(tensor: Tensor) -> Tensor:
+    return tensor
+
+
+class PurifyLoss(nn.Module):
+    """L = Σ_t w_t · L_t over the terms a method's preset weights; returns every term and ``total``.
+
+    A term with weight 0 is still computed and reported (λ2 = 0 shows what L_CFA would have been).
+    """
+
+    def __init__(self, weights: dict[str, float], config: PurifyConfig) -> None:
         super().__init__()
-        if method not in ("ft", "cleanclip", "cleanerclip"):
-            raise ValueError(f"unknown method {method!r}")
-        self.method = method
-        self.lambda1, self.lambda2 = lambda1, lambda2
-        self.tau_pos, self.tau_neg = tau_pos, tau_neg
-        self.clip_weight, self.inmodal_weight = clip_weight, inmodal_weight
-        self.negative_set = negative_set
+        unknown = sorted(set(weights) - set(TERMS))
+        if unknown:
+            raise ValueError(f"unknown loss term(s) {', '.join(unknown)}; known: {', '.join(TERMS)}")
+        # Terms run in TERMS order whatever the preset's order, so the sum is always added up alike.
+        self.weights = {name: float(weights[name]) for name in TERMS if name in weights}
+        self.config = config
 
-    @property
-    def uses_inmodal(self) -> bool:
-        return self.method in ("cleanclip", "cleanerclip")
+    @classmethod
+    def from_config(cls, config: PurifyConfig) -> PurifyLoss:
+        """The preset of ``config.method`` with the config's weights and temperatures."""
+        if config.method not in METHODS:
+            raise ValueError(f"unknown method {config.method!r}; known: {', '.join(METHODS)}")
+        return cls(METHODS[config.method](config), config)
 
-    @property
-    def uses_cfa(self) -> bool:
-        return self.method == "cleanerclip"
+    def needs(self, what: str) -> bool:
+        """Whether a term of this loss needs ``what`` (``"augmented"``, ``"subcaptions"``) encoded."""
+        return any(what in TERMS[name].needs for name in self.weights)
 
-    def forward(
-        self,
-        image_features: Tensor,
-        text_features: Tensor,
-        logit_scale: Tensor,
-        *,
-        aug_image_features: Tensor | None = None,
-        aug_text_features: Tensor | None = None,
-        positive_features: Tensor | None = None,
-        negative_features: Tensor | None = None,
-        cfa_index: Tensor | None = None,
-    ) -> dict[str, Tensor]:
-        terms: dict[str, Tensor] = {"clip": clip_loss(image_features, text_features, logit_scale)}
-        if self.method == "ft":
-            terms["total"] = terms["clip"]
-            return terms
-        assert aug_image_features is not None and aug_text_features is not None
-        terms["inmodal"] = inmodal_loss(
-            image_features, aug_image_features, text_features, aug_text_features, logit_scale
+    def gather(self, local: BatchFeatures, gather: Gather = _identity) -> GatheredFeatures:
+        """Concatenate every process's features (``gather`` all-gathers with gradients; the identity
+        in one process). Sub-caption features are scattered into batch-shaped tensors first, so every
+        process gathers equal shapes whatever its share of S."""
+        positive = negative = cfa_index = None
+        if local.in_s is not None and local.positive is not None and local.negative is not None:
+            b, dim = local.image.shape[0], local.positive.shape[1]
+            positive_full = local.positive.new_zeros(b, dim)
+            negative_full = local.positive.new_zeros(b, dim)
+            rows = torch.nonzero(local.in_s).flatten()
+            if rows.numel():
+                positive_full = positive_full.index_copy(0, rows, local.positive)
+                negative_full = negative_full.index_copy(0, rows, local.negative)
+            cfa_index = torch.nonzero(gather(local.in_s.float()) > 0.5).flatten()
+            positive = gather(positive_full)[cfa_index]
+            negative = gather(negative_full)[cfa_index]
+        return GatheredFeatures(
+            image=gather(local.image),
+            text=gather(local.text),
+            logit_scale=local.logit_scale,
+            aug_image=gather(local.aug_image) if local.aug_image is not None else None,
+            aug_text=gather(local.aug_text) if local.aug_text is not None else None,
+            positive=positive,
+            negative=negative,
+            cfa_index=cfa_index,
         )
-        cleanclip = self.clip_weight * terms["clip"] + self.inmodal_weight * terms["inmodal"]
-        if not self.uses_cfa:
-            terms["total"] = self.lambda1 * cleanclip
-            return terms
-        assert positive_features is not None and negative_features is not None and cfa_index is not None
-        terms["cfa"] = cfa_loss(
-            image_features,
-            positive_features,
-            negative_features,
-            cfa_index,
-            tau_pos=self.tau_pos,
-            tau_neg=self.tau_neg,
-            negative_set=self.negative_set,
-        )
-        terms["total"] = self.lambda1 * cleanclip + self.lambda2 * terms["cfa"]
+
+    def forward(self, features: BatchFeatures | GatheredFeatures, gather: Gather = _identity) -> dict[str, Tensor]:
+        if isinstance(features, BatchFeatures):
+            features = self.gather(features, gather)
+        terms = {name: TERMS[name].compute(features, self.config) for name in self.weights}
+        total: Tensor | None = None
+        for name, weight in self.weights.items():
+            weighted = terms[name] if weight == 1.0 and total is None else weight * terms[name]
+            total = weighted if total is None else total + weighted
+        assert total is not None
+        terms["total"] = total
         return terms

@@ -1,24 +1,21 @@
-"""``purify``: fine-tune a CLIP model with FT, CleanCLIP or CleanerCLIP, top to bottom.
+"""``purify``: fine-tune a CLIP model with one of the methods' loss presets, top to bottom.
 
-Set-up (data, sub-captions, optimizer, resume) → for each epoch: draw the K CFA samples, then for
-each step: forward both towers once, compute the loss terms, check them, step, checkpoint →
-evaluate → save the purified model. Printing is the caller's job: everything is reported through
-``on_event``; ``stop`` (a ``threading.Event``) ends the run cleanly at the next step boundary.
+``purify`` sets a run up (data, loss, optimizer, resume), calls ``train_epoch`` for each epoch and
+saves the purified model. An epoch draws the CFA samples S, then feeds batches to ``train_step``
+(forward + backward, see engine/step.py) and takes an optimizer step every ``accum_steps``
+batches. Printing is the caller's job: everything is reported through ``on_event``; ``stop`` (a
+``threading.Event``) ends the run cleanly at the next step boundary with a checkpoint.
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
 import json
-import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -26,14 +23,8 @@ from cleanerclip_tool.config import PurifyConfig
 from cleanerclip_tool.data.captions import CaptionTable, SkippedRow, write_skipped_csv
 from cleanerclip_tool.data.dataset import EpochSampler, PurifyDataset
 from cleanerclip_tool.engine import checkpoint as ckpt
-from cleanerclip_tool.engine.distributed import (
-    DistInfo,
-    all_reduce_flag,
-    barrier,
-    gather_with_grad,
-    init_distributed,
-    merge_dicts,
-)
+from cleanerclip_tool.engine import step as engine_step
+from cleanerclip_tool.engine.distributed import DistInfo, all_reduce_flag, barrier, init_distributed, merge_dicts
 from cleanerclip_tool.engine.events import (
     BatchSizeLowered,
     CheckpointWritten,
@@ -44,54 +35,17 @@ from cleanerclip_tool.engine.events import (
     StepDone,
     StepSkipped,
 )
+from cleanerclip_tool.engine.memory import out_of_memory_error, probe_batch_size
+from cleanerclip_tool.engine.results import PurifyResult, save_purified
+from cleanerclip_tool.engine.samples import augmented_captions, subcaption_tokens
 from cleanerclip_tool.engine.schedule import lr_at
+from cleanerclip_tool.engine.state import TrainState
 from cleanerclip_tool.errors import BadInputError, DataError, JobFailedError
 from cleanerclip_tool.events import EventCallback, Info, Warning, ignore_event
 from cleanerclip_tool.losses import PurifyLoss
 
-LOGIT_SCALE_MAX = math.log(100)  # CleanCLIP and open_clip clamp the learnt temperature to ln 100
-
-
-@dataclass
-class PurifyResult:
-    out: Path
-    method: str
-    epochs: int
-    steps: int
-    seconds: float
-    samples_per_second: float
-    final_losses: dict[str, float]
-    config: dict[str, Any]
-    history: list[dict[str, Any]] = field(default_factory=list)
-    stopped: bool = False
-    skipped_rows: int = 0
-    skipped_steps: int = 0  # non-finite losses
-    amp_skipped_steps: int = 0  # optimizer steps the GradScaler skipped (inf/NaN gradients in fp16)
-    batch_size: int = 0  # per process at the end (lower than asked when --auto-batch lowered it)
-    batch_size_changes: list[dict[str, Any]] = field(default_factory=list)
-    model_dir: Path | None = None
-
-    def summary(self) -> dict[str, Any]:
-        """The documented ``purify --json`` document."""
-        losses = {k: self.final_losses.get(k) for k in ("clip", "inmodal", "cfa")}
-        return {
-            "out": str(self.out),
-            "model": str(self.model_dir) if self.model_dir else None,
-            "method": self.method,
-            "epochs": self.epochs,
-            "steps": self.steps,
-            "seconds": round(self.seconds, 3),
-            "samples_per_second": round(self.samples_per_second, 2),
-            "final_losses": losses,
-            "stopped": self.stopped,
-            "skipped_rows": self.skipped_rows,
-            "skipped_steps": self.skipped_steps,
-            "amp_skipped_steps": self.amp_skipped_steps,
-            "batch_size": self.batch_size,
-            "batch_size_changes": self.batch_size_changes,
-            "history": self.history,
-            "config": self.config,
-        }
+EvalHook = Callable[[torch.nn.Module, int], dict[str, Any]]
+BatchOutcome = Literal["trained", "skipped", "out_of_memory"]
 
 
 def resolve_device(name: str, dist: DistInfo) -> torch.device:
@@ -104,39 +58,6 @@ def resolve_device(name: str, dist: DistInfo) -> torch.device:
     return torch.device(name)
 
 
-def _autocast(device: torch.device, precision: str) -> tuple[Any, bool]:
-    """(autocast context factory, use GradScaler). 'amp' means fp16 + GradScaler on CUDA; on the
-    CPU fp16 autocast is unsupported and bf16 is slower than fp32 on most CPUs, so 'amp' runs fp32."""
-    import contextlib
-
-    if precision == "bf16":
-        return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), False
-    if precision == "amp" and device.type == "cuda":
-        return (lambda: torch.autocast("cuda", dtype=torch.float16)), True
-    return contextlib.nullcontext, False
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on norms, biases and the temperature, by name [CleanCLIP code, src/main.py]."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        exclude = "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
-        (no_decay if exclude else decay).append(p)
-    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
-
-
-def data_fingerprint(table: CaptionTable) -> dict[str, Any]:
-    digest = hashlib.sha256(table.csv_path.read_bytes()).hexdigest()
-    return {"csv": str(table.csv_path), "sha256": digest, "rows": len(table.rows), "skipped": len(table.skipped)}
-
-
-def draw_cfa_samples(n: int, k: int, seed: int, epoch: int) -> list[int]:
-    """K rows drawn at random from the whole set, anew each epoch [paper §3.3]; the same on every rank."""
-    return sorted(random.Random(seed * 7_907 + epoch).sample(range(n), k))
-
-
 def purify(
     loaded: Any,
     data: CaptionTable,
@@ -144,7 +65,7 @@ def purify(
     *,
     on_event: EventCallback = ignore_event,
     stop: threading.Event | None = None,
-    eval_hook: Callable[[torch.nn.Module, int], dict[str, Any]] | None = None,
+    eval_hook: EvalHook | None = None,
     resume: bool = False,
     subcaptioner: Any = None,
 ) -> PurifyResult:
@@ -152,13 +73,45 @@ def purify(
     config.validate()
     if not config.out:
         raise BadInputError("no output folder given", where="--out")
-    out = Path(config.out)
     rows = list(data.rows)
-    n = len(rows)
-    dist = init_distributed(
-        "cuda" if config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
-    )
+    on_cuda = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
+    dist = init_distributed("cuda" if on_cuda else "cpu")
+    _check_data_fits(config, data, len(rows), dist)
+
+    device = resolve_device(config.device, dist)
     emit = on_event if dist.is_main else ignore_event
+    if config.precision == "amp" and device.type != "cuda":
+        emit(Info("precision 'amp' runs in fp32 on the CPU"))
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+
+    loss_fn = PurifyLoss.from_config(config)
+    aug_captions = augmented_captions(rows, config) if loss_fn.needs("augmented") else None
+    if loss_fn.needs("subcaptions") and subcaptioner is None:
+        from cleanerclip_tool.augment import SubCaptioner
+
+        subcaptioner = SubCaptioner(spacy_model=config.spacy_model, wordbanks=config.wordbanks)
+    dataset = PurifyDataset(
+        rows,
+        preprocess=loaded.preprocess,
+        tokenizer=loaded.tokenizer,
+        aug_captions=aug_captions,
+        seed=config.seed,
+        max_bad_in_a_row=config.max_bad_rows_in_a_row,
+    )
+    run = _Run(loaded, data, config, loss_fn, dataset, device, dist, emit, stop, eval_hook, subcaptioner)
+    if resume:
+        run.resume()
+    run.start()
+
+    for epoch in range(run.state.epoch, config.epochs):
+        if not run.train_epoch(epoch):
+            break
+    return run.finish()
+
+
+def _check_data_fits(config: PurifyConfig, data: CaptionTable, n: int, dist: DistInfo) -> None:
+    """Refuse a run the data cannot feed before anything is loaded onto a device."""
     if n == 0:
         raise DataError("no usable rows (see skipped rows)", where=data.csv_path)
     per_rank = n // dist.world_size
@@ -168,588 +121,394 @@ def purify(
         )
     if config.method == "cleanerclip" and config.samples > n:
         raise BadInputError(f"samples K={config.samples} is larger than the data set ({n} rows)", where="--samples")
-
-    device = resolve_device(config.device, dist)
-    autocast, use_scaler = _autocast(device, config.precision)
-    if config.precision == "amp" and device.type != "cuda":
-        emit(Info("precision 'amp' runs in fp32 on the CPU"))
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-
-    loss_fn = PurifyLoss(
-        config.method,
-        lambda1=config.lambda1,
-        lambda2=config.lambda2,
-        tau_pos=config.tau_pos,
-        tau_neg=config.tau_neg,
-        clip_weight=config.clip_weight,
-        inmodal_weight=config.inmodal_weight,
-        negative_set=config.negative_set,
-    )
-    aug_captions = None
-    if loss_fn.uses_inmodal:
-        # One EDA operation per caption, computed once when the data set is built [CleanCLIP code].
-        from cleanerclip_tool.augment.eda import eda_augment
-
-        aug_captions = [
-            eda_augment(r.caption, random.Random(config.seed * 31 + i), wordbanks=config.wordbanks) or r.caption
-            for i, r in enumerate(rows)
-        ]
-    if loss_fn.uses_cfa and subcaptioner is None:
-        from cleanerclip_tool.augment import SubCaptioner
-
-        subcaptioner = SubCaptioner(spacy_model=config.spacy_model, wordbanks=config.wordbanks)
-
-    model = loaded.model.to(device)
-    model.output_dict = True
-    model.train()
-    optimizer = torch.optim.AdamW(
-        param_groups(model, config.weight_decay), lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps
-    )
-    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
-
-    dataset = PurifyDataset(
-        rows,
-        preprocess=loaded.preprocess,
-        tokenizer=loaded.tokenizer,
-        aug_captions=aug_captions,
-        seed=config.seed,
-        max_bad_in_a_row=config.max_bad_rows_in_a_row,
-    )
-
-    def make_loader(size: int) -> tuple[EpochSampler, torch.utils.data.DataLoader]:
-        sampler = EpochSampler(n, batch_size=size, seed=config.seed, rank=dist.rank, world_size=dist.world_size)
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=size,
-            sampler=sampler,
-            num_workers=config.workers,
-            pin_memory=device.type == "cuda",
-            persistent_workers=config.workers > 0,
-            drop_last=True,
-        )
-        return sampler, loader
-
-    def steps_for(size: int) -> int:
-        return ((n // dist.world_size) // size) // config.accum_steps
-
-    batch_size = config.batch_size  # per process; --auto-batch may lower it after an out-of-memory error
-    if steps_for(batch_size) < 1:
+    if (per_rank // config.batch_size) // config.accum_steps < 1:
         raise BadInputError("fewer batches per epoch than --accum-steps", where="--accum-steps")
-    # The LR schedule counts steps of the batch size the run started with: after the batch is
-    # lowered (more, smaller steps) the learning rate still follows the same curve over the data.
-    schedule_batch, schedule_step = batch_size, 0.0
-    batch_changes: list[dict[str, Any]] = []
-    skipped_steps = amp_skipped_steps = 0
 
-    # --- resume --------------------------------------------------------------------------------
-    start_epoch, start_batch, global_step, history = 0, 0, 0, []
-    if resume:
-        found = ckpt.latest_valid_checkpoint(out)
+
+class _Run:
+    """One run's objects and counters, so the epoch and step code reads without threading twenty
+    locals through closures. ``state`` holds everything a checkpoint restores."""
+
+    def __init__(
+        self,
+        loaded: Any,
+        data: CaptionTable,
+        config: PurifyConfig,
+        loss_fn: PurifyLoss,
+        dataset: PurifyDataset,
+        device: torch.device,
+        dist: DistInfo,
+        emit: EventCallback,
+        stop: threading.Event | None,
+        eval_hook: EvalHook | None,
+        subcaptioner: Any,
+    ) -> None:
+        self.loaded, self.data, self.config, self.loss_fn, self.dataset = loaded, data, config, loss_fn, dataset
+        self.rows = list(data.rows)
+        self.device, self.dist, self.emit, self.stop, self.eval_hook = device, dist, emit, stop, eval_hook
+        self.subcaptioner = subcaptioner
+        self.out = Path(config.out or "")
+        self.autocast, use_scaler = engine_step.autocast_for(device, config.precision)
+
+        self.model = loaded.model.to(device)
+        self.model.output_dict = True
+        self.model.train()
+        groups = engine_step.param_groups(self.model, config.weight_decay)
+        self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps)
+        self.scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+        self.state = TrainState(batch_size=config.batch_size, schedule_batch=config.batch_size)
+
+        self.bad_rows: dict[int, str] = {}  # data row → why it was replaced
+        self.bad_streak, self.last_bad = 0, -1  # unreadable rows drawn one after another, and the last
+        self.last_losses: dict[str, float] = {}
+        self.samples_seen = 0
+        self.stopped = False
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    def steps_for(self, batch_size: int) -> int:
+        """Optimizer steps per epoch at this per-process batch size."""
+        return ((len(self.rows) // self.dist.world_size) // batch_size) // self.config.accum_steps
+
+    def resume(self) -> None:
+        """Continue from the newest valid checkpoint in ``out``, if there is one."""
+        found = ckpt.latest_valid_checkpoint(self.out)
         if found is None:
-            emit(Warning(f"--resume: no valid checkpoint in {out / ckpt.CHECKPOINT_DIR}; starting from the beginning"))
-        else:
-            path, state = found
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            if scaler is not None and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            ckpt.restore_rng_state(state["rng"])
-            start_epoch, start_batch = int(state["epoch"]), int(state["batch_in_epoch"])
-            global_step = int(state["step"])
-            history = json.loads(state.get("history_json", "[]"))
-            skipped_steps = int(state.get("skipped_steps", 0))
-            amp_skipped_steps = int(state.get("amp_skipped_steps", 0))
-            saved_batch = int(state.get("batch_size", batch_size))
-            schedule_batch = int(state.get("schedule_batch", saved_batch))
-            schedule_step = float(state.get("schedule_step", global_step))
-            batch_changes = json.loads(state.get("batch_changes_json", "[]"))
-            if saved_batch != batch_size:
-                if config.auto_batch and saved_batch < batch_size:
-                    batch_size = saved_batch
-                    emit(Warning(f"--resume: continuing with batch size {saved_batch}, which --auto-batch chose"))
-                else:
-                    emit(
-                        Warning(
-                            f"--resume: the checkpoint was written with batch size {saved_batch}; batch size "
-                            f"{batch_size} changes the contrastive objective (in-batch negatives)"
-                        )
-                    )
-                    batch_changes.append({"step": global_step + 1, "from": saved_batch, "to": batch_size,
-                                          "reason": "resumed with another --batch-size"})  # fmt: skip
-                start_batch = start_batch * saved_batch // batch_size
-                start_batch -= start_batch % config.accum_steps
-            emit(Info(f"resumed from {path.name} (step {global_step})"))
-
-    steps_per_epoch = steps_for(batch_size)
-    schedule_total = steps_for(schedule_batch) * config.epochs
-
-    def planned_total(epoch: int, batch_in_epoch: int) -> int:
-        """The step count the run will end on, from this position at the current batch size."""
-        left_in_epoch = steps_per_epoch - batch_in_epoch // config.accum_steps
-        return global_step + left_in_epoch + steps_per_epoch * (config.epochs - epoch - 1)
-
-    total_steps = planned_total(start_epoch, start_batch)
-
-    if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ddp_model: torch.nn.Module = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    else:
-        ddp_model = model
-
-    sampler, loader = make_loader(batch_size)
-    emit(
-        RunStarted(
-            method=config.method,
-            epochs=config.epochs,
-            steps_per_epoch=steps_per_epoch,
-            total_steps=total_steps,
-            samples=config.samples if loss_fn.uses_cfa else 0,
-            device=str(device),
-            precision=config.precision,
-            out=str(out),
-            resumed_from_step=global_step,
-        )
-    )
-
-    bad_rows: dict[int, str] = {}
-    bad_streak, last_bad = 0, -1  # unreadable rows drawn one after another, and the last of them
-    last_losses: dict[str, float] = {}
-    started = time.perf_counter()
-    samples_seen = 0
-    stopped = False
-
-    def save_state(epoch: int, batch_in_epoch: int) -> None:
-        if not dist.is_main:
+            self.emit(
+                Warning(
+                    f"--resume: no valid checkpoint in {self.out / ckpt.CHECKPOINT_DIR}; starting from the beginning"
+                )
+            )
             return
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else {},
-            "step": global_step,
-            "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "step_in_epoch": batch_in_epoch // config.accum_steps,
-            "batch_size": batch_size,
-            "schedule_batch": schedule_batch,
-            "schedule_step": schedule_step,
-            "batch_changes_json": json.dumps(batch_changes),
-            "skipped_steps": skipped_steps,
-            "amp_skipped_steps": amp_skipped_steps,
-            "config": json.dumps(config.to_dict(), default=str),
-            "history_json": json.dumps(history, default=str),
-            "rng": ckpt.rng_state(),
-        }
-        path = ckpt.write_checkpoint(out, state, keep=config.keep_checkpoints)
-        emit(CheckpointWritten(path=str(path), step=global_step))
-
-    def skipped_rows() -> list[SkippedRow]:
-        found = (SkippedRow(rows[i].line, rows[i].relpath, why) for i, why in sorted(bad_rows.items()))
-        return [*data.skipped, *found]
-
-    def out_of_memory(batch: dict[str, Any], cfa_tokens: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> int:
-        """Probe which smaller batch fits; return it under --auto-batch, else stop with it as advice."""
-        optimizer.zero_grad(set_to_none=True)
-        fits = probe_batch_size(model, loss_fn, batch, cfa_tokens, device, autocast, batch_size)
-        if fits is None or not config.auto_batch or dist.enabled:
-            raise _out_of_memory(batch_size, fits, global_step + 1, out, auto_batch=config.auto_batch,
-                                 distributed=dist.enabled)  # fmt: skip
-        return fits
-
-    for epoch in range(start_epoch, config.epochs):
-        batch_in_epoch = start_batch if epoch == start_epoch else 0
-        cfa_tokens = _cfa_tokens(loss_fn, subcaptioner, rows, config, epoch, loaded.tokenizer, emit)
-        emit(EpochStarted(epoch=epoch + 1, epochs=config.epochs, steps=steps_per_epoch, cfa_samples=len(cfa_tokens)))
-        epoch_sums: dict[str, float] = {}
-        epoch_steps = 0
-        step_timer = time.perf_counter()
-        lowered = True
-        while lowered:  # once, and again from the same rows after --auto-batch lowers the batch
-            lowered = False
-            sampler.set_epoch(epoch, batch_in_epoch)
-            for batch in loader:
-                if stop is not None and stop.is_set() and batch_in_epoch % config.accum_steps == 0:
-                    stopped = True
-                    break
-                too_many_bad = False
-                for bad, walked in zip(batch["bad_row"].tolist(), batch["bad_walk"].tolist(), strict=True):
-                    if bad >= 0:
-                        bad_rows.setdefault(bad, "unreadable image (replaced by the next row for this step)")
-                        bad_streak, last_bad = bad_streak + 1, bad
-                    else:
-                        bad_streak = 0
-                    limit = config.max_bad_rows_in_a_row
-                    too_many_bad = too_many_bad or bad_streak >= limit or walked >= limit
-                if all_reduce_flag(too_many_bad, dist, device):
-                    save_state(epoch, batch_in_epoch - batch_in_epoch % config.accum_steps)
-                    bad_rows = merge_dicts(bad_rows, dist)  # every rank is here: the flag was all-reduced
-                    if dist.is_main:
-                        write_skipped_csv(skipped_rows(), out / "skipped.csv")
-                    raise _too_many_bad_rows(config.max_bad_rows_in_a_row, rows[last_bad] if last_bad >= 0 else None,
-                                             data.csv_path, out)  # fmt: skip
-                terms: dict[str, torch.Tensor] | None = None
-                try:
-                    terms = _forward_loss(ddp_model, loss_fn, batch, cfa_tokens, device, autocast, dist)
-                except torch.OutOfMemoryError:
-                    terms = None
-                if terms is not None:
-                    finite = bool(torch.isfinite(terms["total"]).item())
-                    if all_reduce_flag(not finite, dist, device):
-                        skipped_steps += 1
-                        optimizer.zero_grad(set_to_none=True)
-                        emit(StepSkipped(step=global_step + 1, reason="non-finite loss", count=skipped_steps))
-                        if skipped_steps >= config.max_bad_steps:
-                            save_state(epoch, batch_in_epoch - batch_in_epoch % config.accum_steps)
-                            raise JobFailedError(
-                                f"{skipped_steps} steps with a non-finite loss (last at step {global_step + 1}); "
-                                "the last good checkpoint is kept",
-                                where=out,
-                                hint="lower --lr or use --precision fp32",
-                            )
-                        batch_in_epoch += 1
-                        continue
-                    loss = terms["total"] / config.accum_steps
-                    try:
-                        if scaler is not None:
-                            scaler.scale(loss).backward()
-                        else:
-                            loss.backward()
-                    except torch.OutOfMemoryError:
-                        terms = None
-                    del loss
-                if terms is None:  # out of memory: handled outside the except block, so its frames are freed
-                    fits = out_of_memory(batch, cfa_tokens)
-                    boundary = batch_in_epoch - batch_in_epoch % config.accum_steps
-                    old, batch_size = batch_size, fits
-                    steps_per_epoch = steps_for(batch_size)
-                    batch_in_epoch = boundary * old // batch_size
-                    batch_in_epoch -= batch_in_epoch % config.accum_steps
-                    total_steps = planned_total(epoch, batch_in_epoch)
-                    batch_changes.append({"step": global_step + 1, "from": old, "to": batch_size,
-                                          "reason": "out of memory (--auto-batch)"})  # fmt: skip
-                    emit(
-                        BatchSizeLowered(
-                            message=(
-                                f"out of memory at step {global_step + 1}: batch size lowered from {old} to "
-                                f"{batch_size} per process (--auto-batch); the contrastive objective changed "
-                                "(fewer in-batch negatives)"
-                            ),
-                            step=global_step + 1,
-                            old=old,
-                            new=batch_size,
-                            total_steps=total_steps,
-                            steps_in_epoch=steps_per_epoch,
-                        )
-                    )
-                    sampler, loader = make_loader(batch_size)
-                    lowered = True
-                    break
-                batch_in_epoch += 1
-                samples_seen += batch["image"].shape[0] * dist.world_size
-                if batch_in_epoch % config.accum_steps:
-                    continue
-
-                lr = lr_at(int(schedule_step), base_lr=config.lr, warmup=config.warmup, total_steps=schedule_total)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                if scaler is not None:
-                    scaler.unscale_(optimizer)
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                if scaler is not None:
-                    # GradScaler skips the update when the fp16 gradients hold inf/NaN and lowers its
-                    # scale: such a step trained nothing, so it is counted and shown, never hidden.
-                    scale_before = scaler.get_scale()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    if scaler.get_scale() < scale_before:
-                        amp_skipped_steps += 1
-                        emit(StepSkipped(step=global_step + 1, reason="AMP overflow (GradScaler)",
-                                         count=amp_skipped_steps))  # fmt: skip
-                else:
-                    optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                with torch.no_grad():
-                    model.logit_scale.clamp_(0, LOGIT_SCALE_MAX)
-                global_step += 1
-                schedule_step += batch_size / schedule_batch
-                epoch_steps += 1
-                last_losses = {k: float(v.detach()) for k, v in terms.items()}
-                for k, v in last_losses.items():
-                    epoch_sums[k] = epoch_sums.get(k, 0.0) + v
-                now = time.perf_counter()
-                step_seconds = now - step_timer
-                step_timer = now
-                rate = batch_size * config.accum_steps * dist.world_size / max(step_seconds, 1e-9)
-                emit(
-                    StepDone(
-                        epoch=epoch + 1,
-                        step=global_step,
-                        total_steps=total_steps,
-                        step_in_epoch=batch_in_epoch // config.accum_steps,
-                        steps_in_epoch=steps_per_epoch,
-                        losses=last_losses,
-                        lr=lr,
-                        samples_per_second=rate,
-                        eta_seconds=(total_steps - global_step) * step_seconds,
+        path, saved = found
+        TrainState.restore_training(saved, model=self.model, optimizer=self.optimizer, scaler=self.scaler)
+        state = TrainState.from_state(saved, batch_size=self.config.batch_size)
+        asked = self.config.batch_size
+        if state.batch_size != asked:
+            if self.config.auto_batch and state.batch_size < asked:
+                self.emit(Warning(f"--resume: continuing with batch size {state.batch_size}, which --auto-batch chose"))
+            else:
+                self.emit(
+                    Warning(
+                        f"--resume: the checkpoint was written with batch size {state.batch_size}; batch size "
+                        f"{asked} changes the contrastive objective (in-batch negatives)"
                     )
                 )
-                if global_step % config.checkpoint_every == 0 and batch_in_epoch < steps_per_epoch * config.accum_steps:
-                    save_state(epoch, batch_in_epoch)
-        if stopped:
-            save_state(epoch, batch_in_epoch)
-            break
+                change = {"step": state.step + 1, "from": state.batch_size, "to": asked}
+                state.batch_changes.append({**change, "reason": "resumed with another --batch-size"})
+                state.batch_in_epoch = state.batch_in_epoch * state.batch_size // asked
+                state.batch_in_epoch -= state.batch_in_epoch % self.config.accum_steps
+                state.batch_size = asked
+        self.state = state
+        self.emit(Info(f"resumed from {path.name} (step {state.step})"))
+
+    def start(self) -> None:
+        """Wrap the model for DDP, build the loader and announce the run."""
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model: torch.nn.Module = DistributedDataParallel(self.model, device_ids=device_ids)
+        else:
+            self.ddp_model = self.model
+        self.steps_per_epoch = self.steps_for(self.state.batch_size)
+        self.schedule_total = self.steps_for(self.state.schedule_batch) * self.config.epochs
+        self.total_steps = self.planned_total()
+        self.make_loader()
+        self.emit(
+            RunStarted(
+                method=self.config.method,
+                epochs=self.config.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                total_steps=self.total_steps,
+                samples=self.config.samples if self.loss_fn.needs("subcaptions") else 0,
+                device=str(self.device),
+                precision=self.config.precision,
+                out=str(self.out),
+                resumed_from_step=self.state.step,
+            )
+        )
+        self.started = time.perf_counter()
+
+    def make_loader(self) -> None:
+        size, dist = self.state.batch_size, self.dist
+        self.sampler = EpochSampler(
+            len(self.rows), batch_size=size, seed=self.config.seed, rank=dist.rank, world_size=dist.world_size
+        )
+        self.loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=size,
+            sampler=self.sampler,
+            num_workers=self.config.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=self.config.workers > 0,
+            drop_last=True,
+        )
+
+    def planned_total(self) -> int:
+        """The step count the run will end on, from where it is, at the current batch size."""
+        s = self.state
+        left_in_epoch = self.steps_per_epoch - s.batch_in_epoch // self.config.accum_steps
+        return s.step + left_in_epoch + self.steps_per_epoch * (self.config.epochs - s.epoch - 1)
+
+    # --- training -----------------------------------------------------------------------------
+
+    def train_epoch(self, epoch: int) -> bool:
+        """One pass over the data; False when a stop was asked for (a checkpoint is written)."""
+        s = self.state
+        if epoch != s.epoch:
+            s.epoch, s.batch_in_epoch = epoch, 0
+        tokens: engine_step.SubcaptionTokens = {}
+        if self.loss_fn.needs("subcaptions"):
+            tokens = subcaption_tokens(
+                self.subcaptioner, self.rows, self.config, epoch, self.loaded.tokenizer, self.emit
+            )
+        started = EpochStarted(
+            epoch=epoch + 1, epochs=self.config.epochs, steps=self.steps_per_epoch, cfa_samples=len(tokens)
+        )
+        self.emit(started)
+        sums: dict[str, float] = {}
+        self.epoch_steps = 0
+        self.step_timer = time.perf_counter()
+        while self.train_batches(tokens, sums) == "lowered":
+            pass  # --auto-batch lowered the batch: go on from the same rows at the new size
+        if self.stopped:
+            self.save_checkpoint(epoch, s.batch_in_epoch)
+            return False
         record: dict[str, Any] = {
             "epoch": epoch + 1,
-            "step": global_step,
-            "losses": {k: v / max(epoch_steps, 1) for k, v in epoch_sums.items()},
+            "step": s.step,
+            "losses": {k: v / max(self.epoch_steps, 1) for k, v in sums.items()},
         }
-        if eval_hook is not None and dist.is_main:
-            model.eval()
+        if self.eval_hook is not None and self.dist.is_main:
+            self.model.eval()
             with torch.no_grad():
-                record["eval"] = eval_hook(model, epoch + 1)
-            model.train()
-            emit(EvalDone(epoch=epoch + 1, metrics=record["eval"]))
-        history.append(record)
-        save_state(epoch + 1, 0)
-        barrier(dist)
+                record["eval"] = self.eval_hook(self.model, epoch + 1)
+            self.model.train()
+            self.emit(EvalDone(epoch=epoch + 1, metrics=record["eval"]))
+        s.history.append(record)
+        self.save_checkpoint(epoch + 1, 0)
+        barrier(self.dist)
+        return True
 
-    seconds = time.perf_counter() - started
-    model.eval()
-    model.output_dict = False
-    bad_rows = merge_dicts(bad_rows, dist)  # each rank drew different rows: report all of them
-    skipped = skipped_rows()
-    result = PurifyResult(
-        out=out,
-        method=config.method,
-        epochs=config.epochs,
-        steps=global_step,
-        seconds=seconds,
-        samples_per_second=samples_seen / seconds if seconds > 0 else 0.0,
-        final_losses=last_losses,
-        config=config.to_dict(),
-        history=history,
-        stopped=stopped,
-        skipped_rows=len(skipped),
-        skipped_steps=skipped_steps,
-        amp_skipped_steps=amp_skipped_steps,
-        batch_size=batch_size,
-        batch_size_changes=batch_changes,
-    )
-    if dist.is_main:
+    def train_batches(self, tokens: engine_step.SubcaptionTokens, sums: dict[str, float]) -> str:
+        """Feed the rest of this epoch's batches; "done", "stopped" or "lowered" (batch size changed)."""
+        s, accum = self.state, self.config.accum_steps
+        self.sampler.set_epoch(s.epoch, s.batch_in_epoch)
+        for batch in self.loader:
+            if self.stop is not None and self.stop.is_set() and s.batch_in_epoch % accum == 0:
+                self.stopped = True
+                return "stopped"
+            self.check_bad_rows(batch)
+            outcome, terms = self.train_step(batch, tokens)
+            if outcome == "out_of_memory":
+                self.lower_batch(batch, tokens)
+                return "lowered"
+            s.batch_in_epoch += 1
+            if outcome == "skipped":
+                continue
+            self.samples_seen += batch["image"].shape[0] * self.dist.world_size
+            if s.batch_in_epoch % accum == 0:
+                self.optimizer_step(terms, sums)
+        return "done"
+
+    def train_step(
+        self, batch: dict[str, Any], tokens: engine_step.SubcaptionTokens
+    ) -> tuple[BatchOutcome, dict[str, torch.Tensor]]:
+        """Forward and backward one batch: "trained", "skipped" (non-finite loss) or "out_of_memory".
+
+        Out of memory is reported, not handled here, so the failed step's frames are freed first.
+        """
+        try:
+            terms = engine_step.forward_loss(
+                self.ddp_model, self.loss_fn, batch, tokens, self.device, self.autocast, self.dist
+            )
+        except torch.OutOfMemoryError:
+            return "out_of_memory", {}
+        finite = bool(torch.isfinite(terms["total"]).item())
+        if all_reduce_flag(not finite, self.dist, self.device):
+            self.skip_step()
+            return "skipped", terms
+        try:
+            engine_step.backward(terms, self.config.accum_steps, self.scaler)
+        except torch.OutOfMemoryError:
+            return "out_of_memory", {}
+        return "trained", terms
+
+    def optimizer_step(self, terms: dict[str, torch.Tensor], sums: dict[str, float]) -> None:
+        s, config = self.state, self.config
+        lr = lr_at(int(s.schedule_step), base_lr=config.lr, warmup=config.warmup, total_steps=self.schedule_total)
+        applied = engine_step.optimizer_step(self.model, self.optimizer, self.scaler, lr=lr, grad_clip=config.grad_clip)
+        if not applied:
+            s.amp_skipped_steps += 1
+            self.emit(StepSkipped(step=s.step + 1, reason="AMP overflow (GradScaler)", count=s.amp_skipped_steps))
+        s.step += 1
+        s.schedule_step += s.batch_size / s.schedule_batch
+        self.epoch_steps += 1
+        self.last_losses = {k: float(v.detach()) for k, v in terms.items()}
+        for k, v in self.last_losses.items():
+            sums[k] = sums.get(k, 0.0) + v
+        now = time.perf_counter()
+        step_seconds, self.step_timer = now - self.step_timer, now
+        rate = s.batch_size * config.accum_steps * self.dist.world_size / max(step_seconds, 1e-9)
+        self.emit(
+            StepDone(
+                epoch=s.epoch + 1,
+                step=s.step,
+                total_steps=self.total_steps,
+                step_in_epoch=s.batch_in_epoch // config.accum_steps,
+                steps_in_epoch=self.steps_per_epoch,
+                losses=self.last_losses,
+                lr=lr,
+                samples_per_second=rate,
+                eta_seconds=(self.total_steps - s.step) * step_seconds,
+            )
+        )
+        if s.step % config.checkpoint_every == 0 and s.batch_in_epoch < self.steps_per_epoch * config.accum_steps:
+            self.save_checkpoint(s.epoch, s.batch_in_epoch)
+
+    # --- what can go wrong --------------------------------------------------------------------
+
+    def check_bad_rows(self, batch: dict[str, Any]) -> None:
+        """Note the unreadable images the data set replaced; stop every rank together when too many
+        came one after another (a broken folder, not noisy data)."""
+        limit = self.config.max_bad_rows_in_a_row
+        too_many = False
+        for bad, walked in zip(batch["bad_row"].tolist(), batch["bad_walk"].tolist(), strict=True):
+            if bad >= 0:
+                self.bad_rows.setdefault(bad, "unreadable image (replaced by the next row for this step)")
+                self.bad_streak, self.last_bad = self.bad_streak + 1, bad
+            else:
+                self.bad_streak = 0
+            too_many = too_many or self.bad_streak >= limit or walked >= limit
+        if not all_reduce_flag(too_many, self.dist, self.device):
+            return
+        self.save_checkpoint(self.state.epoch, self.at_step_boundary())
+        self.bad_rows = merge_dicts(self.bad_rows, self.dist)  # every rank is here: the flag was all-reduced
+        if self.dist.is_main:
+            write_skipped_csv(self.skipped_rows(), self.out / "skipped.csv")
+        last = self.rows[self.last_bad] if self.last_bad >= 0 else None
+        where = f" (the last: line {last.line}, {last.relpath})" if last is not None else " (in another process)"
+        raise DataError(
+            f"{limit} unreadable images in a row{where}; the data looks broken, not noisy",
+            where=self.data.csv_path,
+            hint=(
+                f"check the images (an unmounted disk? the wrong folder?) or raise --max-bad-rows-in-a-row; rows "
+                f"skipped so far are listed in {self.out / 'skipped.csv'}; --resume continues from the last checkpoint"
+            ),
+        )
+
+    def skip_step(self) -> None:
+        """A non-finite loss: drop this batch's gradients; stop after ``max_bad_steps`` of them."""
+        s = self.state
+        s.skipped_steps += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        self.emit(StepSkipped(step=s.step + 1, reason="non-finite loss", count=s.skipped_steps))
+        if s.skipped_steps >= self.config.max_bad_steps:
+            self.save_checkpoint(s.epoch, self.at_step_boundary())
+            raise JobFailedError(
+                f"{s.skipped_steps} steps with a non-finite loss (last at step {s.step + 1}); "
+                "the last good checkpoint is kept",
+                where=self.out,
+                hint="lower --lr or use --precision fp32",
+            )
+
+    def lower_batch(self, batch: dict[str, Any], tokens: engine_step.SubcaptionTokens) -> None:
+        """Out of memory: under --auto-batch go on with the largest batch a probe finds to fit (from
+        the same rows, the objective's change recorded); otherwise stop with that size as advice."""
+        s, config = self.state, self.config
+        self.optimizer.zero_grad(set_to_none=True)
+        fits = probe_batch_size(self.model, self.loss_fn, batch, tokens, self.device, self.autocast, s.batch_size)
+        if fits is None or not config.auto_batch or self.dist.enabled:
+            distributed = self.dist.enabled
+            raise out_of_memory_error(
+                s.batch_size, fits, s.step + 1, self.out, auto_batch=config.auto_batch, distributed=distributed
+            )
+        old, s.batch_size = s.batch_size, fits
+        s.batch_in_epoch = self.at_step_boundary() * old // fits
+        s.batch_in_epoch -= s.batch_in_epoch % config.accum_steps
+        self.steps_per_epoch = self.steps_for(fits)
+        self.total_steps = self.planned_total()
+        s.batch_changes.append({"step": s.step + 1, "from": old, "to": fits, "reason": "out of memory (--auto-batch)"})
+        self.emit(
+            BatchSizeLowered(
+                message=(
+                    f"out of memory at step {s.step + 1}: batch size lowered from {old} to {fits} per process "
+                    "(--auto-batch); the contrastive objective changed (fewer in-batch negatives)"
+                ),
+                step=s.step + 1,
+                old=old,
+                new=fits,
+                total_steps=self.total_steps,
+                steps_in_epoch=self.steps_per_epoch,
+            )
+        )
+        self.make_loader()
+
+    def at_step_boundary(self) -> int:
+        """The batch position of the last optimizer step: where a resumed run restarts this epoch."""
+        return self.state.batch_in_epoch - self.state.batch_in_epoch % self.config.accum_steps
+
+    # --- output -------------------------------------------------------------------------------
+
+    def save_checkpoint(self, epoch: int, batch_in_epoch: int) -> None:
+        if not self.dist.is_main:
+            return
+        state = self.state.to_state(
+            epoch=epoch,
+            batch_in_epoch=batch_in_epoch,
+            accum_steps=self.config.accum_steps,
+            model=self.model,
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+            config=self.config.to_dict(),
+        )
+        path = ckpt.write_checkpoint(self.out, state, keep=self.config.keep_checkpoints)
+        self.emit(CheckpointWritten(path=str(path), step=self.state.step))
+
+    def skipped_rows(self) -> list[SkippedRow]:
+        found = (SkippedRow(self.rows[i].line, self.rows[i].relpath, why) for i, why in sorted(self.bad_rows.items()))
+        return [*self.data.skipped, *found]
+
+    def finish(self) -> PurifyResult:
+        """Report skipped rows, save the purified model (unless stopped) and the run's summary."""
+        s, out, config = self.state, self.out, self.config
+        seconds = time.perf_counter() - self.started
+        self.model.eval()
+        self.model.output_dict = False
+        self.bad_rows = merge_dicts(self.bad_rows, self.dist)  # each rank drew different rows: report all
+        skipped = self.skipped_rows()
+        result = PurifyResult(
+            out=out,
+            method=config.method,
+            epochs=config.epochs,
+            steps=s.step,
+            seconds=seconds,
+            samples_per_second=self.samples_seen / seconds if seconds > 0 else 0.0,
+            final_losses=self.last_losses,
+            config=config.to_dict(),
+            history=s.history,
+            stopped=self.stopped,
+            skipped_rows=len(skipped),
+            skipped_steps=s.skipped_steps,
+            amp_skipped_steps=s.amp_skipped_steps,
+            batch_size=s.batch_size,
+            batch_size_changes=s.batch_changes,
+        )
+        if not self.dist.is_main:
+            return result
         if skipped:
             write_skipped_csv(skipped, out / "skipped.csv")
-            emit(Warning(f"{len(skipped)} row(s) skipped; see {out / 'skipped.csv'}"))
-        if not stopped:
-            run_notes: dict[str, Any] = {
-                "batch_size": batch_size,
-                "skipped_steps": skipped_steps,
-                "amp_skipped_steps": amp_skipped_steps,
+            self.emit(Warning(f"{len(skipped)} row(s) skipped; see {out / 'skipped.csv'}"))
+        if not self.stopped:
+            notes: dict[str, Any] = {
+                "batch_size": s.batch_size,
+                "skipped_steps": s.skipped_steps,
+                "amp_skipped_steps": s.amp_skipped_steps,
             }
-            if batch_changes:
-                run_notes.update(batch_size_requested=config.batch_size, batch_size_changes=batch_changes)
-            result.model_dir = _save_purified(loaded, model, out, config, data, history, run_notes)
+            if s.batch_changes:
+                notes.update(batch_size_requested=config.batch_size, batch_size_changes=s.batch_changes)
+            result.model_dir = save_purified(self.loaded, self.model, out, config, self.data, s.history, notes)
         (out / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
-        emit(RunFinished(out=str(out), steps=global_step, seconds=seconds, stopped=stopped))
-    return result
-
-
-def _free_memory(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-def probe_batch_size(
-    model: torch.nn.Module,
-    loss_fn: PurifyLoss,
-    batch: dict[str, Any],
-    cfa_tokens: dict[int, tuple[torch.Tensor, torch.Tensor]],
-    device: torch.device,
-    autocast: Callable[[], Any],
-    failed: int,
-) -> int | None:
-    """The largest of ``failed // 2``, ``failed // 4``, ..., 1 for which a forward and backward pass
-    over the first rows of ``batch`` (the data that ran out of memory) fit, or None.
-
-    It runs on the bare model with no collectives, so one process can probe on its own; gradients
-    are dropped and buffers (BatchNorm statistics) and RNG restored, so the probe leaves no trace
-    in the run. It measures activations only: the optimizer's state is not allocated by a probe.
-    """
-    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    size = failed // 2
-    try:
-        while size >= 1:
-            _free_memory(device)
-            fitted = False
-            try:
-                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                    part = {k: v[:size] for k, v in batch.items()}
-                    terms = _forward_loss(model, loss_fn, part, cfa_tokens, device, autocast, DistInfo())
-                    terms["total"].backward()
-                    del terms
-                fitted = True
-            except torch.OutOfMemoryError:
-                pass
-            model.zero_grad(set_to_none=True)
-            if fitted:
-                return size
-            size //= 2
-        return None
-    finally:
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                b.copy_(buffers[name])
-        model.zero_grad(set_to_none=True)
-        _free_memory(device)
-
-
-def _out_of_memory(
-    batch_size: int, fits: int | None, step: int, out: Path, *, auto_batch: bool, distributed: bool
-) -> JobFailedError:
-    """A clean stop on OOM. The batch is also the contrastive loss's set of negatives, so a smaller
-    batch changes the objective (gradient accumulation does not give the negatives back): without
-    --auto-batch we never shrink it, we say which size fits and that the last checkpoint is kept."""
-    resume = "--resume continues from the last checkpoint"
-    if fits is None:
-        hint = f"not even batch size 1 fits: try --precision bf16/amp, a smaller model or a larger GPU; {resume}"
-    else:
-        hint = (
-            f"--batch-size {fits} fits; note a smaller batch changes the contrastive objective "
-            "(fewer in-batch negatives)"
-        )
-        if distributed and auto_batch:
-            hint += f"; --auto-batch cannot lower it under torchrun (every process must change together); {resume}"
-        else:
-            hint += f"; or pass --auto-batch to lower it and go on; {resume}"
-    return JobFailedError(
-        f"out of memory at step {step} with batch size {batch_size} per process", where=out, hint=hint
-    )
-
-
-def _too_many_bad_rows(limit: int, last: Any, csv_path: Path, out: Path) -> DataError:
-    """Many unreadable images in a row mean a broken folder (an unmounted disk, the wrong root),
-    not noisy data: training on substitutes would hide it, so the run stops and says so."""
-    where = f" (the last: line {last.line}, {last.relpath})" if last is not None else " (in another process)"
-    return DataError(
-        f"{limit} unreadable images in a row{where}; the data looks broken, not noisy",
-        where=csv_path,
-        hint=(
-            f"check the images (an unmounted disk? the wrong folder?) or raise --max-bad-rows-in-a-row; "
-            f"rows skipped so far are listed in {out / 'skipped.csv'}; --resume continues from the last checkpoint"
-        ),
-    )
-
-
-def _cfa_tokens(
-    loss_fn: PurifyLoss,
-    subcaptioner: Any,
-    rows: list[Any],
-    config: PurifyConfig,
-    epoch: int,
-    tokenizer: Callable[[list[str]], torch.Tensor],
-    emit: EventCallback,
-) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """This epoch's S: row → (positive tokens, negative tokens). Sub-captions come from the
-    SubCaptioner's cache after the first epoch; rows without a usable negative are left out of S."""
-    if not loss_fn.uses_cfa:
-        return {}
-    chosen = draw_cfa_samples(len(rows), config.samples, config.seed, epoch)
-    records = subcaptioner.batch([rows[i].caption for i in chosen], seed=config.seed + epoch)
-    usable = [(i, r) for i, r in zip(chosen, records, strict=True) if r.positive and r.negative]
-    if len(usable) < len(chosen):
-        emit(Info(f"epoch {epoch + 1}: {len(chosen) - len(usable)} of {len(chosen)} CFA samples had no negative"))
-    if not usable:
-        return {}
-    pos = tokenizer([r.positive for _, r in usable])
-    neg = tokenizer([r.negative for _, r in usable])
-    return {i: (pos[j], neg[j]) for j, (i, _) in enumerate(usable)}
-
-
-def _forward_loss(
-    model: torch.nn.Module,
-    loss_fn: PurifyLoss,
-    batch: dict[str, Any],
-    cfa_tokens: dict[int, tuple[torch.Tensor, torch.Tensor]],
-    device: torch.device,
-    autocast: Callable[[], Any],
-    dist: DistInfo,
-) -> dict[str, torch.Tensor]:
-    """One forward pass per tower over everything the loss needs, then the gathered loss terms."""
-    images = batch["image"].to(device, non_blocking=True)
-    texts = batch["tokens"].to(device, non_blocking=True)
-    b = images.shape[0]
-    if loss_fn.uses_inmodal:
-        images = torch.cat([images, batch["aug_image"].to(device, non_blocking=True)])
-        texts = torch.cat([texts, batch["aug_tokens"].to(device, non_blocking=True)])
-    in_s = [k for k, row in enumerate(batch["row"].tolist()) if row in cfa_tokens] if loss_fn.uses_cfa else []
-    if in_s:
-        rows = batch["row"].tolist()
-        pos = torch.stack([cfa_tokens[rows[k]][0] for k in in_s]).to(device)
-        neg = torch.stack([cfa_tokens[rows[k]][1] for k in in_s]).to(device)
-        texts = torch.cat([texts, pos, neg])
-    with autocast():
-        output = model(image=images, text=texts)
-    image_features = output["image_features"].float()
-    text_features = output["text_features"].float()
-    logit_scale = output["logit_scale"].float()
-    gather = lambda t: gather_with_grad(t, dist)  # noqa: E731 - a short alias keeps the calls readable
-
-    kwargs: dict[str, torch.Tensor] = {}
-    if loss_fn.uses_inmodal:
-        kwargs["aug_image_features"] = gather(image_features[b:])
-        kwargs["aug_text_features"] = gather(text_features[b : 2 * b])
-    if loss_fn.uses_cfa:
-        # Scatter S's sub-caption features into batch-shaped tensors so every rank gathers equal shapes.
-        m = len(in_s)
-        t0 = 2 * b
-        dim = text_features.shape[1]
-        pos_full = text_features.new_zeros(b, dim)
-        neg_full = text_features.new_zeros(b, dim)
-        mask = torch.zeros(b, dtype=torch.bool, device=device)
-        if m:
-            index = torch.tensor(in_s, device=device)
-            pos_full = pos_full.index_copy(0, index, text_features[t0 : t0 + m])
-            neg_full = neg_full.index_copy(0, index, text_features[t0 + m : t0 + 2 * m])
-            mask[index] = True
-        all_mask = gather(mask.float()) > 0.5 if dist.enabled else mask
-        cfa_index = torch.nonzero(all_mask).flatten()
-        kwargs["positive_features"] = gather(pos_full)[cfa_index]
-        kwargs["negative_features"] = gather(neg_full)[cfa_index]
-        kwargs["cfa_index"] = cfa_index
-    return loss_fn(gather(image_features[:b]), gather(text_features[:b]), logit_scale, **kwargs)
-
-
-def _save_purified(
-    loaded: Any,
-    model: torch.nn.Module,
-    out: Path,
-    config: PurifyConfig,
-    data: CaptionTable,
-    history: list[dict],
-    run_notes: dict[str, Any],
-) -> Path:
-    """Save to ``out/model``; the card's history records the run, batch-size changes included (a
-    lowered batch trained a different objective, which whoever uses the model should be able to see)."""
-    from cleanerclip_tool.models.save import save_model
-
-    notes = {
-        "action": "purify",
-        "method": config.method,
-        "samples": config.samples if config.method == "cleanerclip" else None,
-        "lambda1": config.lambda1,
-        "lambda2": config.lambda2 if config.method == "cleanerclip" else None,
-        "tau_pos": config.tau_pos if config.method == "cleanerclip" else None,
-        "tau_neg": config.tau_neg if config.method == "cleanerclip" else None,
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "lr": config.lr,
-        "seed": config.seed,
-        "data": data_fingerprint(data),
-        "history": history,
-        **run_notes,
-    }
-    return save_model(model, out / "model", loaded.card, notes=notes, overwrite=True)
+        self.emit(RunFinished(out=str(out), steps=s.step, seconds=seconds, stopped=self.stopped))
+        return result
