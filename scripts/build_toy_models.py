@@ -13,7 +13,7 @@ the saved (fp16) weights. ``tests/test_toyworld_models.py`` (slow) re-runs a bui
 
 Metrics come from ``cleanerclip_tool.eval.scan``: zero-shot top-1 on the world's test split with its
 prompt ensemble (``templates.txt``); BA on clean images, ASR on triggered images whose true class is
-not the target (the usual convention; see paper/NOTES.md), trigger seed ``EVAL_TRIGGER_SEED`` (not
+not the target (the usual convention; see README, "Scan a model for backdoors"), trigger seed ``EVAL_TRIGGER_SEED`` (not
 the poisoning seed).
 """
 

@@ -1,6 +1,6 @@
 """Optimising a BadCLIP patch against a model (``cleanerclip trigger optimize-badclip``).
 
-BadCLIP [BadCLIP code, NOTES.md] optimises a small RGB patch, started from N(0.5, 0.25) clipped to
+BadCLIP [BadCLIP code, Liang et al., CVPR 2024] optimises a small RGB patch, started from N(0.5, 0.25) clipped to
 [0, 1], with Adam, pasting it (not blending) into the middle of each image before CLIP's
 normalisation. The loss has two terms:
 
