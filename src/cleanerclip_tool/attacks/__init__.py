@@ -30,19 +30,15 @@ _REGISTRY: dict[str, str] = {
 PAPER_ATTACKS: tuple[str, ...] = ("badnet", "blended", "sig", "wanet", "ssba", "badclip")
 
 
-def _available() -> list[str]:
-    return [name for name, target in _REGISTRY.items() if importlib.util.find_spec(target.split(":")[0]) is not None]
-
-
 def list_triggers() -> list[str]:
     """Names ``get_trigger`` accepts, in the paper's order."""
-    return _available()
+    return list(_REGISTRY)
 
 
 def trigger_class(name: str) -> type[Trigger]:
     """The class registered under ``name``; ``BadInputError`` listing the known names otherwise."""
     key = name.strip().lower()
-    if key not in _REGISTRY or key not in _available():
+    if key not in _REGISTRY:
         raise BadInputError(f"unknown attack {name!r}", where="--attack", hint=f"known: {', '.join(list_triggers())}")
     module_name, class_name = _REGISTRY[key].split(":")
     return getattr(importlib.import_module(module_name), class_name)

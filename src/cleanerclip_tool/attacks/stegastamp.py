@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -297,7 +296,3 @@ def code_bits(n_bits: int, seed: int, code: str | None = None) -> np.ndarray:
             raise BadInputError(f"code must be {n_bits} characters of 0/1 (got {code!r})", where="ssba")
         return np.array([int(ch) for ch in text], dtype=np.float32)
     return np.random.default_rng([seed, 0x55BA]).integers(0, 2, n_bits).astype(np.float32)
-
-
-def describe_config(config: StegaConfig) -> dict[str, Any]:
-    return {"n_bits": config.n_bits, "channels": config.channels, "grid": config.grid, "epsilon": config.epsilon}

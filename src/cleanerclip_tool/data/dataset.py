@@ -8,7 +8,6 @@ and the step, not on worker count or on whether the run was resumed mid-epoch.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -143,7 +142,3 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
     def __len__(self) -> int:
         return max(0, self.batches_per_epoch - self.start_batch) * self.batch_size
-
-
-def steps_in(n_batches: int, accum_steps: int) -> int:
-    return math.floor(n_batches / accum_steps)

@@ -19,7 +19,6 @@ from cleanerclip_tool.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 WNID = re.compile(r"^n\d{8}$")
-TEMPLATE_SETS = ("openai", "simple")
 
 
 @dataclass

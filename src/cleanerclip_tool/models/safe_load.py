@@ -19,7 +19,6 @@ from typing import Any
 from cleanerclip_tool.errors import BadInputError, UnsafeCheckpointError
 
 MIN_SAFE_TORCH = (2, 6)  # weights_only bypass before 2.6: CVE-2025-32434
-PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".tar"}
 # Keys OpenAI's TorchScript state dicts carry that are not parameters of open_clip's CLIP.
 OPENAI_NON_PARAM_KEYS = ("input_resolution", "context_length", "vocab_size")
 
