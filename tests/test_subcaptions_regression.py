@@ -190,8 +190,8 @@ def test_prefetched_stream_is_the_caption_stream() -> None:
             stream.reset(caption, draws)
             want = [reference.randrange(1_000_003) for _ in range(3 * PREFETCH)]
             got = [stream.randrange(1_000_003) for _ in range(2 * PREFETCH)]
-            stream.more()  # past the prefetched outputs: extended in place, same numbers
-            stream.more()
+            stream.prefetch_more()  # past the prefetched outputs: extended in place, same numbers
+            stream.prefetch_more()
             assert len(stream.draws) == 3 * PREFETCH
             assert [d % 1_000_003 for d in stream.draws] == want, (seed, caption)
             got += [stream.randrange(1_000_003) for _ in range(PREFETCH)]

@@ -105,7 +105,7 @@ class PrefetchedStream:
         self.caption, self.draws, self.i = caption, draws, 0
         return self
 
-    def more(self) -> None:
+    def prefetch_more(self) -> None:
         """Append the stream's next ``PREFETCH`` outputs (a negative that needed many draws)."""
         state = start_state(self.seed, self.caption)
         k = len(self.draws)

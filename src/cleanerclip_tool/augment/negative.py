@@ -183,27 +183,27 @@ class _Prefetched(Protocol):
     draws: list[int]
     i: int
 
-    def more(self) -> None: ...
+    def prefetch_more(self) -> None: ...
 
 
 def _pick(
-    bank: Sequence[str], banks: WordBanks, near: Collection[str], bare: Collection[str], st: _Prefetched
+    bank: Sequence[str], banks: WordBanks, near: Collection[str], bare: Collection[str], stream: _Prefetched
 ) -> str | None:
     """``_draw`` reading the stream's outputs directly (one call less per draw on the hot path)."""
     n = len(bank)
     if not n:
         return None
-    draws = st.draws
-    i = st.i
+    draws = stream.draws
+    i = stream.i
     for _ in range(_MAX_DRAWS):
         if i >= len(draws):
-            st.more()
+            stream.prefetch_more()
         term = bank[draws[i] % n]
         i += 1
         if not _clashes(term, near, bare, banks):
-            st.i = i
+            stream.i = i
             return term
-    st.i = i
+    stream.i = i
     return None
 
 
@@ -220,14 +220,14 @@ def _render_raw(det: str, adjectives: str, noun: str) -> str:
     return f"{det} {words}" if det else words
 
 
-def _fresh_adjectives(adjectives: str, noun: str, banks: WordBanks, st: _Prefetched) -> list[str] | None:
+def _fresh_adjectives(adjectives: str, noun: str, banks: WordBanks, stream: _Prefetched) -> list[str] | None:
     """``new_adjectives`` on an RS-joined field (None: the bank ran dry)."""
     old = adjectives.split(RS)
     near = [*old, noun.lower()]  # cached adjectives are lowercase already
     new: list[str] = []
     bank = banks.adjectives
     for _ in old:
-        term = _pick(bank, banks, near, (), st)
+        term = _pick(bank, banks, near, (), stream)
         if term is None:
             return None
         new.append(term)
@@ -235,63 +235,63 @@ def _fresh_adjectives(adjectives: str, noun: str, banks: WordBanks, st: _Prefetc
     return new
 
 
-def _fresh_noun(noun: str, plural: bool, banks: WordBanks, st: _Prefetched, near: list[str]) -> str | None:
+def _fresh_noun(noun: str, plural: bool, banks: WordBanks, stream: _Prefetched, near: list[str]) -> str | None:
     """``new_noun`` with ``near`` = the lowercase nouns taken (the entity's own first)."""
-    return _other_noun(near[0], plural, lambda bare: _pick(banks.nouns, banks, near, bare, st))
+    return _other_noun(near[0], plural, lambda bare: _pick(banks.nouns, banks, near, bare, stream))
 
 
 def negative_from_fields(
-    f: Sequence[str], banks: WordBanks, st: _Prefetched, operation: str | None = None
+    f: Sequence[str], banks: WordBanks, stream: _Prefetched, operation: str | None = None
 ) -> tuple[str, str]:
     """``make_negative`` rendered, straight from cached fields: ``(negative text, operation)``.
 
     The same draws in the same order as ``make_negative`` on the decoded slots with the caption's
     ``CaptionStream`` (pinned by ``tests/test_subcaptions_regression.py``), without building slots,
-    and reading the prefetched stream outputs of ``st`` (``draws.PrefetchedStream``) directly. The
+    and reading the prefetched stream outputs of ``stream`` (``draws.PrefetchedStream``) directly. The
     unchanged side of the template keeps its cached rendering. This is most of what a cached
     sub-caption costs, hence a path of its own.
     """
-    draws = st.draws
+    draws = stream.draws
     rel = len(f) > _SUBJECT_ONLY
     ops = _OPS_BY_SHAPE[rel][bool(f[2]) or (rel and bool(f[10]))]
     if operation in ops:
         op = operation
     else:
-        if st.i >= len(draws):
-            st.more()
-        op = ops[draws[st.i] % len(ops)]
-        st.i += 1
+        if stream.i >= len(draws):
+            stream.prefetch_more()
+        op = ops[draws[stream.i] % len(ops)]
+        stream.i += 1
     if op == "adjective":
         s_text = f[5]
         changed = False
         if f[2]:
-            adjs = _fresh_adjectives(f[2], f[3], banks, st)
+            adjs = _fresh_adjectives(f[2], f[3], banks, stream)
             if adjs is not None:
                 s_text = render_entity(f[1], adjs, f[3])
                 changed = True
         if rel and f[10]:
-            adjs = _fresh_adjectives(f[10], f[11], banks, st)
+            adjs = _fresh_adjectives(f[10], f[11], banks, stream)
             if adjs is not None:
                 return f"{s_text} {f[6]} {render_entity(f[9], adjs, f[11])}", op
         if not changed:
             return "", "none"
         return (f"{s_text} {f[6]} {f[13]}" if rel else s_text), op
     if op == "relation":
-        text = new_relation(f[6], f[7], f[8], banks, st)  # type: ignore[arg-type]
+        text = new_relation(f[6], f[7], f[8], banks, stream)  # type: ignore[arg-type]
         return (f"{f[5]} {text} {f[13]}", op) if text != f[6] else ("", "none")
     # noun
     if rel:
-        if st.i >= len(draws):
-            st.more()
-        which = draws[st.i] % 3
-        st.i += 1
+        if stream.i >= len(draws):
+            stream.prefetch_more()
+        which = draws[stream.i] % 3
+        stream.i += 1
     else:
         which = 0
     s_low = f[3].lower()
     s_text = f[5]
     changed = False
     if which != 1:  # subject or both
-        noun = _fresh_noun(f[3], f[4] == "1", banks, st, [s_low, f[11].lower()] if rel else [s_low])
+        noun = _fresh_noun(f[3], f[4] == "1", banks, stream, [s_low, f[11].lower()] if rel else [s_low])
         if noun is not None:
             s_text = _render_raw(f[1], f[2], noun)
             changed = True
@@ -299,7 +299,7 @@ def negative_from_fields(
         near = [f[11].lower(), s_low]
         if changed:
             near.append(noun.lower())
-        noun = _fresh_noun(f[11], f[12] == "1", banks, st, near)
+        noun = _fresh_noun(f[11], f[12] == "1", banks, stream, near)
         if noun is not None:
             return f"{s_text} {f[6]} {_render_raw(f[9], f[10], noun)}", op
     if not changed:

@@ -36,7 +36,7 @@ from cleanerclip_tool.events import EventCallback, TaskFinished, TaskProgress, T
 TASK = "subcaptions"
 # A parse as it is cached (see ``_encode``): "" when the caption has no usable noun. Kept as one
 # string, which the garbage collector never traverses, and split where it is used.
-Entry = str
+CachedParse = str
 
 
 class SubCaption(NamedTuple):
@@ -104,16 +104,16 @@ class SubCaptioner:
         self.stats = BatchStats()
         # caption -> its cached entry (``_encode``: "" when the caption has no usable noun); after a
         # whole-namespace cache read, every caption of that namespace
-        self._memo: dict[str, Entry] = {}
+        self._memo: dict[str, CachedParse] = {}
 
     # -- parsing -------------------------------------------------------------------------------
     def parse_many(self, captions: Iterable[str], *, on_event: EventCallback = ignore_event) -> dict[str, Slots | None]:
         """Parse each distinct caption once (memo, then disk cache, then spaCy); None = no usable noun."""
         texts = captions if isinstance(captions, list) else list(captions)
         entries = self._entries(texts, on_event)
-        return {t: _slots(entries[t].split(_US)) if entries[t] else None for t in dict.fromkeys(texts)}
+        return {t: _slots(entries[t].split(FIELD_SEP)) if entries[t] else None for t in dict.fromkeys(texts)}
 
-    def _entries(self, captions: Iterable[str], on_event: EventCallback = ignore_event) -> dict[str, Entry]:
+    def _entries(self, captions: Iterable[str], on_event: EventCallback = ignore_event) -> dict[str, CachedParse]:
         """A mapping that holds every caption's cached entry (it may hold other captions too: it is the memo).
 
         On a second run the memo is empty and the disk cache answers for a whole namespace at once:
@@ -172,7 +172,7 @@ class SubCaptioner:
     def positive(self, caption: str) -> str:
         """The factual sub-caption; the caption itself when it has no usable noun."""
         entry = self._entries([caption])[caption]
-        return entry.partition(_US)[0] if entry else caption.strip()
+        return entry.partition(FIELD_SEP)[0] if entry else caption.strip()
 
     def negative(self, positive: str, rng: random.Random, operation: str | None = None) -> tuple[str, str]:
         """A counterfactual of a positive sub-caption: ``(negative, operation)``; ("", "none") if impossible."""
@@ -201,10 +201,10 @@ class SubCaptioner:
             return self._render(texts, entries, seed, operation)
 
     def _render(
-        self, texts: list[str], entries: dict[str, Entry], seed: int, operation: str | None
+        self, texts: list[str], entries: dict[str, CachedParse], seed: int, operation: str | None
     ) -> list[SubCaption]:
         """The records of ``batch`` from the cached entries: the whole of a cached run after its cache read."""
-        fields = [entries[text].split(_US) for text in texts]  # [""]: no usable noun
+        fields = [entries[text].split(FIELD_SEP) for text in texts]  # [""]: no usable noun
         parsed = not fields or min(map(len, fields)) > 1
         every = fields
         with_noun = texts
@@ -228,10 +228,10 @@ class SubCaptioner:
                 SubCaption(text, *next(done), True) if f[0] else SubCaption(text, text.strip(), "", "none", False)
                 for text, f in zip(texts, every, strict=True)
             ]
-        return list(map(_make, repeat(SubCaption), zip(texts, positives, negs, ops, repeat(True))))
+        return list(map(_new_tuple, repeat(SubCaption), zip(texts, positives, negs, ops, repeat(True))))
 
 
-_make = tuple.__new__  # SubCaption from a 5-tuple without a Python-level __new__ call
+_new_tuple = tuple.__new__  # SubCaption from a 5-tuple without a Python-level __new__ call
 
 
 @contextlib.contextmanager
@@ -255,13 +255,14 @@ def operation_mix(records: Iterable[SubCaption]) -> Counter:
     return Counter(r.operation for r in records)
 
 
-# Cached values: fields joined by US (\x1f), adjectives by RS (\x1e); no JSON, because decoding is
-# most of what a cached sub-caption costs: a cached parse is ``value.split(US)``, which the batch
-# path uses as it is (``negative.negative_from_fields``). "" marks a caption with no usable noun.
+# Cached values: fields joined by FIELD_SEP (ASCII unit separator), adjectives by ADJECTIVE_SEP
+# (record separator); no JSON, because decoding is most of what a cached sub-caption costs: a cached
+# parse is ``value.split(FIELD_SEP)``, which the batch path uses as it is
+# (``negative.negative_from_fields``). "" marks a caption with no usable noun.
 # Fields: positive, subject (det, adjectives, noun, plural "1"/"", rendering) and, with a relation,
 # relation (text, kind, tag) and object (the same five fields).
-_US, _RS = "\x1f", "\x1e"
-_CLEAN = str.maketrans({_US: " ", _RS: " "})  # a caption holding the separators must not split wrongly
+FIELD_SEP, ADJECTIVE_SEP = "\x1f", "\x1e"
+_CLEAN = str.maketrans({FIELD_SEP: " ", ADJECTIVE_SEP: " "})  # a caption holding the separators must not split wrongly
 
 
 def _encode(slots: Slots | None) -> str:
@@ -270,23 +271,29 @@ def _encode(slots: Slots | None) -> str:
     fields = [slots.render().translate(_CLEAN), *_entity_fields(slots.subject)]
     if slots.relation is not None and slots.object is not None:
         fields += [*(f.translate(_CLEAN) for f in slots.relation), *_entity_fields(slots.object)]
-    return _US.join(fields)
+    return FIELD_SEP.join(fields)
 
 
 def _entity_fields(e: Entity) -> list[str]:
     det, noun = e.det.translate(_CLEAN), e.noun.translate(_CLEAN)
     adjectives = tuple(a.translate(_CLEAN) for a in e.adjectives)
-    return [det, _RS.join(adjectives), noun, "1" if e.plural else "", Entity(det, adjectives, noun, e.plural).render()]
+    return [
+        det,
+        ADJECTIVE_SEP.join(adjectives),
+        noun,
+        "1" if e.plural else "",
+        Entity(det, adjectives, noun, e.plural).render(),
+    ]
 
 
 def _decode(value: str) -> list[str] | None:
-    return value.split(_US) if value else None
+    return value.split(FIELD_SEP) if value else None
 
 
 def _slots(f: list[str]) -> Slots:
     """The Slots of cached fields (``parse_many``, ``negative``); the batch path never needs them."""
-    subject = Entity(f[1], tuple(f[2].split(_RS)) if f[2] else (), f[3], f[4] == "1")
+    subject = Entity(f[1], tuple(f[2].split(ADJECTIVE_SEP)) if f[2] else (), f[3], f[4] == "1")
     if len(f) < 14:  # no relation: positive + the subject's five fields
         return Slots(subject)
-    obj = Entity(f[9], tuple(f[10].split(_RS)) if f[10] else (), f[11], f[12] == "1")
+    obj = Entity(f[9], tuple(f[10].split(ADJECTIVE_SEP)) if f[10] else (), f[11], f[12] == "1")
     return Slots(subject, Relation(f[6], f[7], f[8]), obj)
