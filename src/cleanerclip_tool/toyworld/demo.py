@@ -102,13 +102,13 @@ def run_demo(
     default toy world. Both exist as arguments so tests can run the pipeline on a tiny stand-in.
     """
     from cleanerclip_tool.attacks import get_trigger
-    from cleanerclip_tool.attacks.toy import toy_trigger_defaults
     from cleanerclip_tool.config import PurifyConfig
     from cleanerclip_tool.data.captions import load_caption_table
     from cleanerclip_tool.engine import purify
     from cleanerclip_tool.eval.evalset import load_eval_set
     from cleanerclip_tool.eval.scan import scan
     from cleanerclip_tool.models.load import load_model
+    from cleanerclip_tool.toyworld.triggers import toy_trigger_defaults
     from cleanerclip_tool.toyworld.world import default_world
 
     settings = settings or DemoSettings()

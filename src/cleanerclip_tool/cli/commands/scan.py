@@ -9,10 +9,10 @@ from typing import Any
 
 import typer
 
-from cleanerclip_tool.attacks.toy import toy_trigger_defaults  # re-exported: tests and the TUI import it here
 from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
 from cleanerclip_tool.cli.render import EventRenderer
 from cleanerclip_tool.errors import BadInputError
+from cleanerclip_tool.toyworld.triggers import toy_trigger_defaults
 
 
 def parse_params(items: list[str] | None, attacks: list[str]) -> dict[str, dict[str, Any]]:
@@ -65,7 +65,7 @@ def parse_attacks(text: str) -> list[str]:
 
 def require_artefacts(names: list[str], params: dict[str, dict[str, Any]]) -> None:
     """SSBA and BadCLIP on a non-toy model need the user's encoder / patch: say so before loading."""
-    from cleanerclip_tool.attacks.toy import artefact_param
+    from cleanerclip_tool.attacks import artefact_param
 
     missing = [n for n in names if artefact_param(n) is not None and params[n].get(artefact_param(n)) is None]
     if missing:

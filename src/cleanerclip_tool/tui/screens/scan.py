@@ -107,11 +107,11 @@ class ScanScreen(Vertical):
     def scan_worker(self, models: dict[str, str], attacks: list[str], eval_path: str | None, limit: int | None) -> None:
         """The same calls as ``cleanerclip scan``; the original is reloaded because purify trains in place."""
         from cleanerclip_tool.attacks import get_trigger
-        from cleanerclip_tool.attacks.toy import toy_trigger_defaults
         from cleanerclip_tool.eval.evalset import load_eval_set
         from cleanerclip_tool.eval.scan import scan
         from cleanerclip_tool.models.load import load_model
         from cleanerclip_tool.toyworld.registry import is_toy_model
+        from cleanerclip_tool.toyworld.triggers import toy_trigger_defaults
 
         def emit(event: Any) -> None:
             self.post_message(LibraryEvent(event))
