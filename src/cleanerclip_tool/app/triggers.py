@@ -16,10 +16,13 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cleanerclip_tool.app.defaults import is_toy, trigger_defaults
 from cleanerclip_tool.errors import BadInputError
+
+if TYPE_CHECKING:
+    from cleanerclip_tool.attacks.base import Trigger
 
 
 def parse_params(items: list[str] | None, attacks: list[str]) -> dict[str, dict[str, Any]]:
@@ -112,7 +115,7 @@ def build_triggers(
     trigger_file: Path | None = None,
     seed: int = 0,
     toy: bool | None = None,
-) -> list[Any]:
+) -> list[Trigger]:
     """One ``attacks.Trigger`` per name, for the model ``card`` describes.
 
     ``overrides`` is ``parse_params``' result; ``seed`` is used where the card records none. ``toy``
