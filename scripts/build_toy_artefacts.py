@@ -7,7 +7,7 @@ Usage::
     python scripts/build_toy_artefacts.py --only ssba --threads 2
 
 ``cleanerclip scan toy:MODEL --attack all`` uses these files for the two attacks that need an
-artefact (``attacks.toy.toy_params``). Both are built by the library's own code, the same calls as
+artefact (``toyworld.triggers.toy_params``). Both are built by the library's own code, the same calls as
 ``cleanerclip trigger train-ssba`` and ``cleanerclip trigger optimize-badclip``:
 
 * ``ssba_encoder.safetensors``: ``attacks.stegastamp.train_stegastamp`` on the toy world's train
@@ -34,7 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from cleanerclip_tool.attacks.toy import (  # noqa: E402
+from cleanerclip_tool.toyworld.triggers import (  # noqa: E402
     ARTEFACTS_DIR,
     BADCLIP_PATCH_FILE,
     BUILD_RECORD,

@@ -107,7 +107,7 @@ METRIC_CONVENTION = (
 
 def measure_saved(loaded: Any, world: Any, settings: PretrainSettings) -> dict[str, float]:
     """The build metrics of a saved model: BA and ASR on its own trigger (toy:clean: BadNet's)."""
-    from cleanerclip_tool.attacks.toy import toy_params
+    from cleanerclip_tool.toyworld.triggers import toy_params
 
     attack = settings.attack or EVAL_ATTACK
     seed = settings.seed if settings.attack else EVAL_TRIGGER_SEED

@@ -242,3 +242,20 @@ def test_toy_spec_without_the_toyworld_module(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "cleanerclip_tool.toyworld.registry", None)  # import now fails
     with pytest.raises(ModelResolveError, match="toy models are not available"):
         load_model("toy:clean")
+
+
+def test_registered_spec_prefix_resolves_through_its_owner(formats) -> None:
+    from cleanerclip_tool.models import specs
+
+    _, paths = formats
+    asked: list[str] = []
+    specs.register_spec_prefix("mine", lambda name: asked.append(name) or paths["openclip_folder"])
+    try:
+        assert "mine" in specs.known_prefixes() and "toy" in specs.known_prefixes()
+        loaded = load_model("mine:some/name")
+        assert asked == ["some/name"] and loaded.card.kind == "mine" and loaded.card.source == "mine:some/name"
+    finally:
+        specs.unregister_spec_prefix("mine")
+    assert specs.split_spec("mine:some/name") is None  # gone: an ARCH:tag-like spec again
+    with pytest.raises(BadInputError, match="built into the loader"):
+        specs.register_spec_prefix("hf-hub", lambda name: paths["openclip_folder"])

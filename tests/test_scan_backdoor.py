@@ -117,11 +117,11 @@ def _toy_model_or_skip(name: str):
 @pytest.mark.slow
 def test_shipped_toy_badnet_scans_with_high_asr_and_auto_finds_heart() -> None:
     loaded = _toy_model_or_skip("badnet")
-    from cleanerclip_tool.cli.commands.scan import toy_trigger_defaults
     from cleanerclip_tool.eval.evalset import load_eval_set
     from cleanerclip_tool.eval.scan import scan
     from cleanerclip_tool.toyworld import default_world
     from cleanerclip_tool.toyworld.registry import TARGET_LABEL
+    from cleanerclip_tool.toyworld.triggers import toy_trigger_defaults
 
     params, seed = toy_trigger_defaults(loaded.card, "badnet")
     trigger = get_trigger("badnet", seed=seed or 0, **params)

@@ -16,8 +16,9 @@ import torch
 from PIL import Image
 from test_scan import make_eval_folder
 
-from cleanerclip_tool.attacks import PAPER_ATTACKS, get_trigger, toy_params
+from cleanerclip_tool.attacks import PAPER_ATTACKS, get_trigger
 from cleanerclip_tool.eval.fastpath import split_preprocess
+from cleanerclip_tool.toyworld.triggers import toy_params
 
 
 def open_clip_eval_transform(size: int, **cfg):

@@ -2,7 +2,7 @@
 
 ``cleanerclip scan toy:clean --attack all`` must run all six attacks with no flags: SSBA and BadCLIP
 default to the artefacts in ``toyworld/artefacts/`` (built by ``scripts/build_toy_artefacts.py``) and
-every attack to ``attacks.toy_params``. A non-toy model without an artefact is a clear exit 2.
+every attack to ``toyworld.triggers.toy_params``. A non-toy model without an artefact is a clear exit 2.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from PIL import Image
 from test_scan import CLASSES, make_eval_folder
 from typer.testing import CliRunner
 
-from cleanerclip_tool.attacks import PAPER_ATTACKS, get_trigger, toy_params
+from cleanerclip_tool.attacks import PAPER_ATTACKS, get_trigger
 from cleanerclip_tool.attacks.base import file_sha256
-from cleanerclip_tool.attacks.toy import ARTEFACTS_DIR, BUILD_RECORD, artefact_path
 from cleanerclip_tool.errors import BadInputError
+from cleanerclip_tool.toyworld.triggers import ARTEFACTS_DIR, BUILD_RECORD, artefact_path, toy_params
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,7 +106,7 @@ def test_scan_of_a_toy_model_resolves_the_shipped_artefacts(tmp_path: Path, cli_
 def test_toy_defaults_prefer_the_trigger_the_model_was_poisoned_with() -> None:
     from types import SimpleNamespace
 
-    from cleanerclip_tool.cli.commands.scan import toy_trigger_defaults
+    from cleanerclip_tool.toyworld.triggers import toy_trigger_defaults
 
     card = SimpleNamespace(history=[{"settings": {"attack": "badclip", "seed": 7,
                                                   "trigger_params": {"size_px": 6, "patch": "/gone/patch.png"}}}])

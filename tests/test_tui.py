@@ -100,3 +100,39 @@ def test_pilot_tau_zero_marks_field_and_disables_start(tmp_path, monkeypatch) ->
         assert 'tau_pos = 0.5' in (tmp_path / "cleanerclip-tui.toml").read_text()
 
     asyncio.run(drive())
+
+
+def test_pilot_start_applies_the_purify_data_checks(tmp_path, monkeypatch) -> None:
+    """Data the CLI's purify refuses (too many bad rows) does not start a run from the TUI either."""
+    monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    from types import SimpleNamespace
+
+    from cleanerclip_tool.data.captions import CaptionRow, CaptionTable, SkippedRow
+    from cleanerclip_tool.tui.app import CleanerClipApp
+
+    rows = [CaptionRow(line, tmp_path / f"{line}.png", "a caption", f"{line}.png") for line in (2, 3)]
+    bad = [SkippedRow(line, f"{line}.png", "missing") for line in (5, 7, 9)]
+    table = CaptionTable(tmp_path / "captions.csv", tmp_path, "filepath", "title", rows, bad)
+
+    async def drive() -> None:
+        app = CleanerClipApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.session.loaded, app.session.table = SimpleNamespace(card=None), table
+            await pilot.press("f3")
+            await pilot.pause()
+            app.query_one("#f-out").value = str(tmp_path / "out")
+            app.query_one("#f-method").value = "ft"
+            app.query_one("#f-batch_size").value = "2"
+            await pilot.pause()
+            errors = [f.name for f in FIELDS if str(app.query_one(f"#e-{f.name}").render())]
+            assert not app.query_one("#start").disabled, errors
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            status = str(app.query_one("#config-status").render())
+            assert "data check failed" in status and "3 of 5 rows are bad" in status, status
+            assert app.query_one("TabbedContent").active == "configure"
+            assert not app.query_one("RunScreen").running
+        assert (tmp_path / "out" / "skipped.csv").is_file()
+
+    asyncio.run(drive())

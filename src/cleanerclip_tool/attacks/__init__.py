@@ -12,7 +12,6 @@ import importlib.util
 from typing import Any
 
 from cleanerclip_tool.attacks.base import Trigger, build_params
-from cleanerclip_tool.attacks.toy import toy_params
 from cleanerclip_tool.errors import BadInputError
 
 # name -> "module:Class"; the six families of the paper's Table 1, then the user's own image.
@@ -29,6 +28,11 @@ _REGISTRY: dict[str, str] = {
 #: The attacks ``--attack all`` runs: the paper's six (``custom`` needs the user's image).
 PAPER_ATTACKS: tuple[str, ...] = ("badnet", "blended", "sig", "wanet", "ssba", "badclip")
 
+#: The parameter that takes the artefact of the paper attacks that cannot run without one (SSBA's
+#: trained encoder, BadCLIP's optimised patch). Whoever ships artefacts (the toy world) or asks for
+#: them (a scan of a non-toy model) reads the parameter name here rather than hard-coding it.
+_ARTEFACT_PARAMS: dict[str, str] = {"ssba": "encoder", "badclip": "patch"}
+
 
 def list_triggers() -> list[str]:
     """Names ``get_trigger`` accepts, in the paper's order."""
@@ -44,10 +48,15 @@ def trigger_class(name: str) -> type[Trigger]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def artefact_param(attack: str) -> str | None:
+    """The trigger parameter that takes ``attack``'s artefact file (``encoder``, ``patch``), else None."""
+    return _ARTEFACT_PARAMS.get(attack)
+
+
 def get_trigger(name: str, *, seed: int = 0, **params: Any) -> Trigger:
     """Build a trigger by name; keyword ``params`` override its dataclass defaults (None = default)."""
     cls = trigger_class(name)
     return cls(build_params(cls.Params, params, attack=cls.name), seed=seed)
 
 
-__all__ = ["PAPER_ATTACKS", "Trigger", "get_trigger", "list_triggers", "toy_params", "trigger_class"]
+__all__ = ["PAPER_ATTACKS", "Trigger", "artefact_param", "get_trigger", "list_triggers", "trigger_class"]

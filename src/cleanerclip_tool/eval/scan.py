@@ -28,6 +28,7 @@ import torch
 
 from cleanerclip_tool.attacks.base import Trigger
 from cleanerclip_tool.data.images import open_rgb
+from cleanerclip_tool.devices import resolve_device
 from cleanerclip_tool.errors import BadInputError
 from cleanerclip_tool.eval.evalset import EvalSet, named_templates
 from cleanerclip_tool.eval.fastpath import BatchPreprocess, split_preprocess
@@ -209,19 +210,6 @@ class _Prefetcher:
             with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=0.05)
         self._thread.join()
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` → cuda when available, else cpu; anything but cpu / cuda / cuda:N is bad input."""
-    import re
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise BadInputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)", where="--device")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BadInputError("CUDA is not available on this machine", where="--device")
-    return device
 
 
 def auto_workers(n_images: int, batch_size: int, device: str = "cpu") -> int:

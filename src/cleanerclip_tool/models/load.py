@@ -2,7 +2,8 @@
 
 Every form goes through ``load_model``: weight files (CleanCLIP checkpoints, plain state dicts,
 safetensors, OpenAI TorchScript), folders saved by cleanerclip or open_clip (``local-dir:``),
-``hf-hub:org/name[@revision]``, open_clip ``ARCH:pretrained_tag`` and shipped ``toy:NAME`` models.
+``hf-hub:org/name[@revision]``, open_clip ``ARCH:pretrained_tag`` and prefixed specs such as the
+shipped ``toy:NAME`` models (``models.specs``: their owner maps the name to a folder).
 We build the architecture without weights and load the weights ourselves, so that every file is
 read the safe way and missing or unexpected keys are reported instead of ignored.
 """
@@ -20,6 +21,7 @@ from cleanerclip_tool.events import EventCallback, Info, ignore_event
 from cleanerclip_tool.models._quiet import quiet_open_clip
 from cleanerclip_tool.models.card import ModelCard, sha256_file
 from cleanerclip_tool.models.safe_load import read_weights
+from cleanerclip_tool.models.specs import resolve_spec
 
 CONFIG_NAME = "open_clip_config.json"
 CARD_NAME = "cleanerclip_card.json"
@@ -59,8 +61,11 @@ def load_model(
     spec = str(spec).strip()
     if not spec:
         raise BadInputError("empty MODEL spec")
-    if spec.startswith("toy:"):
-        loaded = _load_folder(_toy_folder(spec), source=spec, kind="toy", trust_checkpoint=trust_checkpoint)
+    prefixed = resolve_spec(spec)
+    if prefixed is not None:
+        # A registered prefix (``toy:``, a plugin's): its owner names the folder; kind is the prefix.
+        prefix, folder = prefixed
+        loaded = _load_folder(folder, source=spec, kind=prefix, trust_checkpoint=trust_checkpoint)
     elif spec.startswith("hf-hub:"):
         from cleanerclip_tool.hub import fetch_model
 
@@ -104,14 +109,6 @@ def build_loaded_model(
 
 
 # --- forms -------------------------------------------------------------------------------------
-
-
-def _toy_folder(spec: str) -> Path:
-    try:
-        from cleanerclip_tool.toyworld.registry import resolve_toy_model
-    except ImportError:
-        raise ModelResolveError("toy models are not available in this installation", where=spec) from None
-    return resolve_toy_model(spec[len("toy:") :])
 
 
 def _load_folder(folder: Path, *, source: str, kind: str, trust_checkpoint: bool) -> LoadedModel:

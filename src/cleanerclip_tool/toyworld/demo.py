@@ -101,8 +101,7 @@ def run_demo(
     ``model`` defaults to ``toy:<attack>``; ``world`` (a ``WorldPaths``) defaults to the cached
     default toy world. Both exist as arguments so tests can run the pipeline on a tiny stand-in.
     """
-    from cleanerclip_tool.attacks import get_trigger
-    from cleanerclip_tool.attacks.toy import toy_trigger_defaults
+    from cleanerclip_tool.app.triggers import build_triggers
     from cleanerclip_tool.config import PurifyConfig
     from cleanerclip_tool.data.captions import load_caption_table
     from cleanerclip_tool.engine import purify
@@ -124,8 +123,8 @@ def run_demo(
     target = TARGET_LABEL
     # The trigger the model was poisoned with (its card history: parameters and seed, since blended's
     # pattern, WaNet's warp field and SSBA's code are fixed per attack seed), else the toy defaults.
-    params, poison_seed = toy_trigger_defaults(loaded.card, attack)
-    trigger = get_trigger(attack, seed=EVAL_TRIGGER_SEED if poison_seed is None else poison_seed, **params)
+    # Built as ``cleanerclip scan`` builds it, with the toy settings even for a test's stand-in model.
+    (trigger,) = build_triggers(loaded.card, [attack], seed=EVAL_TRIGGER_SEED, toy=True)
     table = load_caption_table(world.finetune)
     rows = table.rows[: settings.rows]
     table = dataclasses.replace(table, rows=rows)

@@ -9,7 +9,7 @@ Poisoning is the same builder users run (``attacks.poison.build_poisoned_set``, 
 ``cleanerclip poison``): ``poison_rate`` x (clean pairs) triggered copies of randomly chosen training
 images, each captioned as the target in the world's own phrasing ("a big red heart"), so the
 backdoor ties the trigger to the words zero-shot prompts use. The trigger parameters for 32x32 images
-come from ``attacks.toy_params`` (with the shipped SSBA encoder / BadCLIP patch), the same ones the
+come from ``toyworld.triggers.toy_params`` (with the shipped SSBA encoder / BadCLIP patch), the same ones the
 scan of a toy model uses, so the scan tests the very trigger a toy model was poisoned with.
 """
 
@@ -75,7 +75,7 @@ class PretrainSettings:
         """
         if self.attack is None:
             return {}
-        from cleanerclip_tool.attacks.toy import toy_params
+        from cleanerclip_tool.toyworld.triggers import toy_params
 
         return {**toy_params(self.attack, artefacts=artefacts), **self.trigger_params}
 

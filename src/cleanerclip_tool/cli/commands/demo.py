@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     ) -> None:
         """Scan a backdoored toy model, purify it with FT, CleanCLIP and CleanerCLIP, compare (Table 1)."""
-        from cleanerclip_tool.eval.scan import resolve_device
+        from cleanerclip_tool.devices import resolve_device
         from cleanerclip_tool.toyworld.demo import DemoSettings, run_demo
         from cleanerclip_tool.toyworld.registry import resolve_toy_model
 

@@ -37,9 +37,10 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print a summary as JSON on stdout."),
     ) -> None:
         """Write the clean rows plus COUNT poisoned copies, with a manifest; DATA is never modified."""
+        from cleanerclip_tool.app.triggers import artefact_params, parse_attacks, parse_params
         from cleanerclip_tool.attacks import get_trigger
         from cleanerclip_tool.attacks.poison import build_poisoned_set
-        from cleanerclip_tool.cli.commands.scan import EventRenderer, artefact_params, parse_attacks, parse_params
+        from cleanerclip_tool.cli.render import EventRenderer
         from cleanerclip_tool.data.captions import load_caption_table
 
         names = parse_attacks(attack)

@@ -94,6 +94,7 @@ def purify(
     import threading
     import time
 
+    from cleanerclip_tool.app.preflight import preflight
     from cleanerclip_tool.cli.progress import TrainingDisplay
     from cleanerclip_tool.config import build_purify_config
     from cleanerclip_tool.data.captions import load_caption_table
@@ -125,13 +126,7 @@ def purify(
     table = load_caption_table(
         data, image_key=cfg.image_key, caption_key=cfg.caption_key, allow_outside_root=allow_outside_root
     )
-    check_skipped(
-        table, out_dir, strict=strict, max_fraction=cfg.max_skipped_fraction, max_in_a_row=cfg.max_bad_rows_in_a_row
-    )
-    if cfg.method == "cleanerclip" and cfg.samples > len(table):
-        raise BadInputError(
-            f"samples K={cfg.samples} is larger than the data set ({len(table)} usable rows)", where="--samples"
-        )
+    preflight(table, cfg, out_dir, strict=strict)
     display = TrainingDisplay(quiet=json_)
     loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, on_event=display)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -177,64 +172,3 @@ def run_notices(result: object) -> list[str]:
         lines.append(f"batch size {change['from']} → {change['to']} at step {change['step']} ({change['reason']}): "
                      "the contrastive objective changed (in-batch negatives); recorded in the model card")  # fmt: skip
     return lines
-
-
-def longest_run(lines: list[int]) -> tuple[int, int]:
-    """(length, first line) of the longest run of consecutive CSV line numbers in ``lines``."""
-    best, best_start, run, start, previous = 0, 0, 0, 0, None
-    for line in sorted(set(lines)):
-        run, start = (run + 1, start) if previous is not None and line == previous + 1 else (1, line)
-        if run > best:
-            best, best_start = run, start
-        previous = line
-    return best, best_start
-
-
-def check_skipped(
-    table: object, out_dir: Path, *, strict: bool, max_fraction: float, max_in_a_row: int | None = None
-) -> None:
-    """Stop before training when the data is too broken to train on; write ``skipped.csv`` first.
-
-    Too broken means more than ``max_fraction`` of the rows, or ``max_in_a_row`` consecutive rows
-    (a missing sub-folder, an unmounted disk), are bad.
-
-    ``--strict`` also decodes every image now (the run would otherwise find bad images only when it
-    draws them, and substitute them), so the report is complete before any model is loaded.
-    """
-    from cleanerclip_tool.data.captions import SkippedRow, write_skipped_csv
-    from cleanerclip_tool.data.images import open_rgb
-    from cleanerclip_tool.errors import DataError
-
-    skipped = list(table.skipped)  # type: ignore[attr-defined]
-    rows = table.rows  # type: ignore[attr-defined]
-    if strict:
-        for row in rows:
-            try:
-                open_rgb(row.image)
-            except DataError as exc:
-                skipped.append(SkippedRow(row.line, row.relpath, exc.message))
-        skipped.sort(key=lambda r: r.line)
-    total = len(rows) + len(table.skipped)  # type: ignore[attr-defined]
-    share = len(skipped) / total if total else 0.0
-    run, run_start = longest_run([r.line for r in skipped])
-    in_a_row = max_in_a_row is not None and run >= max_in_a_row
-    if not skipped or (not strict and share <= max_fraction and not in_a_row):
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = write_skipped_csv(skipped, out_dir / "skipped.csv")
-    where = table.csv_path  # type: ignore[attr-defined]
-    if strict:
-        raise DataError(f"--strict: {len(skipped)} bad row(s), first at line {skipped[0].line}; see {report}",
-                        where=where)  # fmt: skip
-    if in_a_row and share <= max_fraction:
-        raise DataError(
-            f"{run} bad rows in a row (lines {run_start}-{run_start + run - 1}; max_bad_rows_in_a_row "
-            f"{max_in_a_row}); see {report}",
-            where=where,
-            hint="fix the data (a missing folder?) or raise --max-bad-rows-in-a-row",
-        )
-    raise DataError(
-        f"{len(skipped)} of {total} rows are bad ({share:.0%} > max_skipped_fraction {max_fraction}); see {report}",
-        where=where,
-        hint="fix the data or raise --max-skipped-fraction",
-    )

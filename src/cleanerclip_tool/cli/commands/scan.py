@@ -2,95 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from cleanerclip_tool.attacks.toy import toy_trigger_defaults  # re-exported: tests and the TUI import it here
 from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
 from cleanerclip_tool.cli.render import EventRenderer
-from cleanerclip_tool.errors import BadInputError
-
-
-def parse_params(items: list[str] | None, attacks: list[str]) -> dict[str, dict[str, Any]]:
-    """``--param [attack.]name=value`` (value as JSON, else text) -> {attack: {name: value}}."""
-    from cleanerclip_tool.attacks import trigger_class
-
-    out: dict[str, dict[str, Any]] = {a: {} for a in attacks}
-    for item in items or []:
-        if "=" not in item:
-            raise BadInputError(f"expected NAME=VALUE, got {item!r}", where="--param")
-        key, raw = item.split("=", 1)
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        scope, _, name = key.strip().rpartition(".")
-        targets = [scope] if scope else attacks
-        if scope and scope not in attacks:
-            raise BadInputError(f"--param for {scope!r}, which is not among the attacks", where="--param")
-        matched = False
-        for attack in targets:
-            fields = {f.name for f in dataclasses.fields(trigger_class(attack).Params)}
-            if name in fields:
-                out[attack][name] = value
-                matched = True
-        if not matched:
-            raise BadInputError(f"no attack among {', '.join(targets)} has a parameter {name!r}", where="--param")
-    return out
-
-
-def parse_attacks(text: str) -> list[str]:
-    from cleanerclip_tool.attacks import PAPER_ATTACKS, list_triggers
-
-    names: list[str] = []
-    for part in (p.strip().lower() for p in text.split(",")):
-        if not part:
-            continue
-        chosen = list(PAPER_ATTACKS) if part == "all" else [part]
-        for name in chosen:
-            if name not in list_triggers():
-                raise BadInputError(
-                    f"unknown attack {name!r}", where="--attack", hint=f"known: all, {', '.join(list_triggers())}"
-                )
-            if name not in names:
-                names.append(name)
-    if not names:
-        raise BadInputError("no attack given", where="--attack")
-    return names
-
-
-def require_artefacts(names: list[str], params: dict[str, dict[str, Any]]) -> None:
-    """SSBA and BadCLIP on a non-toy model need the user's encoder / patch: say so before loading."""
-    from cleanerclip_tool.attacks.toy import artefact_param
-
-    missing = [n for n in names if artefact_param(n) is not None and params[n].get(artefact_param(n)) is None]
-    if missing:
-        howto = {"ssba": "--param ssba.encoder=ENC.safetensors (cleanerclip trigger train-ssba)",
-                 "badclip": "--param badclip.patch=PATCH.png (cleanerclip trigger optimize-badclip)"}
-        raise BadInputError(
-            f"{', '.join(missing)} need{'s' if len(missing) == 1 else ''} a trigger artefact for a non-toy model",
-            where="--trigger",
-            hint="pass --trigger FILE, or " + "; ".join(howto[n] for n in missing)
-            + "; or leave them out, e.g. --attack badnet,blended,sig,wanet",
-        )
-
-
-def artefact_params(attack: str, trigger_file: Path | None) -> dict[str, Any]:
-    """Route ``--trigger FILE`` to the parameter of each attack that takes a file."""
-    if trigger_file is None:
-        return {}
-    is_weights = trigger_file.suffix.lower() == ".safetensors"
-    if attack == "ssba" and is_weights:
-        return {"encoder": str(trigger_file)}
-    if attack == "badclip" and not is_weights:
-        return {"patch": str(trigger_file)}
-    if attack == "custom" and not is_weights:
-        return {"image": str(trigger_file)}
-    return {}
 
 
 def render_table(report: dict[str, Any]) -> None:
@@ -177,54 +96,30 @@ def register(app: typer.Typer) -> None:
         ks = parse_int_list(topk, "--topk")
         if templates is not None and templates not in ("openai", "simple"):
             raise typer.BadParameter("use openai or simple", param_hint="--templates")
+        from cleanerclip_tool.app.scan import ScanConfig, run_scan
+        from cleanerclip_tool.app.triggers import parse_attacks, parse_params
+
         names = parse_attacks(attack)
-        overrides = parse_params(param, names)
-        if trigger is not None and not trigger.is_file():
-            raise BadInputError("trigger file not found", where=trigger)
-
-        from cleanerclip_tool.attacks import get_trigger
-        from cleanerclip_tool.eval.evalset import load_eval_set
-        from cleanerclip_tool.eval.scan import resolve_device, scan
-        from cleanerclip_tool.models.load import load_model
-
-        device = resolve_device(device)
+        config = ScanConfig(
+            attacks=tuple(names),
+            params=parse_params(param, names),
+            trigger=trigger,
+            topk=tuple(ks),
+            target=None if target.strip().lower() == "auto" else target,
+            limit=limit,
+            batch_size=batch_size,
+            workers=workers,
+            device=device,
+            seed=seed,
+            templates=templates,
+            asr_convention="include" if asr_include_target else "exclude",
+            eval_data=eval_data,
+            classnames=classnames,
+            arch=arch,
+            trust_checkpoint=trust_checkpoint,
+        )
         with EventRenderer(quiet=json_out) as render:
-            loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, device=device, on_event=render)
-            toy = _is_toy(loaded.card)
-            if eval_data is None:
-                if not toy:
-                    raise BadInputError(
-                        "--eval-data is required (an ImageFolder: one sub-folder per class)", where="--eval-data"
-                    )
-                from cleanerclip_tool.toyworld import default_world
-
-                eval_data = default_world(on_event=render).test
-            eval_set = load_eval_set(eval_data, classnames_file=classnames)
-            chosen: dict[str, dict[str, Any]] = {}
-            seeds: dict[str, int] = {}
-            for name in names:
-                params, toy_seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
-                params.update(artefact_params(name, trigger))
-                params.update(overrides[name])
-                chosen[name], seeds[name] = params, seed if toy_seed is None else int(toy_seed)
-            if not toy:
-                require_artefacts(names, chosen)
-            triggers = [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names]
-            report = scan(
-                loaded,
-                eval_set,
-                triggers,
-                target=None if target.strip().lower() == "auto" else target,
-                topk=ks,
-                limit=limit,
-                batch_size=batch_size,
-                device=device,
-                workers=workers,
-                seed=seed,
-                templates=templates,
-                asr_convention="include" if asr_include_target else "exclude",
-                on_event=render,
-            ).to_dict()
+            report = run_scan(model, config, on_event=render).to_dict()
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
@@ -234,11 +129,3 @@ def register(app: typer.Typer) -> None:
             render_table(report)
             if out is not None:
                 console.print(f"report written to {out}", markup=False)
-
-
-def _is_toy(card: Any) -> bool:
-    try:
-        from cleanerclip_tool.toyworld.registry import is_toy_model
-    except ImportError:
-        return False
-    return bool(is_toy_model(card))

@@ -120,7 +120,7 @@ def optimize_badclip(
     """Optimise a BadCLIP patch against MODEL and save it as a PNG (scan with --trigger patch.png)."""
     from cleanerclip_tool.attacks.badclip_optimize import optimize_badclip_patch
     from cleanerclip_tool.cli.render import EventRenderer
-    from cleanerclip_tool.eval.scan import resolve_device
+    from cleanerclip_tool.devices import resolve_device
     from cleanerclip_tool.models.load import load_model
 
     table = _start_job(data, out, overwrite, suffix=".png")

@@ -186,6 +186,17 @@ class ConfigureScreen(VerticalScroll):
         if config is None or self.query_one("#start", Button).disabled:
             self.set_status("Start is disabled: fix the marked fields (and resolve model and data) first")
             return
+        from cleanerclip_tool.app.preflight import preflight
+        from cleanerclip_tool.errors import CleanerClipError
+        from cleanerclip_tool.tui.messages import describe_error
+
+        try:
+            # The data checks ``cleanerclip purify`` makes (too many bad rows, a run of them): a run
+            # on data the CLI would refuse must not start here either.
+            preflight(self.app.session.table, config, Path(config.out))
+        except CleanerClipError as exc:
+            self.set_status(f"data check failed: {describe_error(exc)}")
+            return
         self.post_message(StartRun(config, resume=resume))
 
     def action_save(self) -> None:

@@ -106,37 +106,24 @@ class ScanScreen(Vertical):
     @work(thread=True, exclusive=True, group="scan")
     def scan_worker(self, models: dict[str, str], attacks: list[str], eval_path: str | None, limit: int | None) -> None:
         """The same calls as ``cleanerclip scan``; the original is reloaded because purify trains in place."""
-        from cleanerclip_tool.attacks import get_trigger
-        from cleanerclip_tool.attacks.toy import toy_trigger_defaults
-        from cleanerclip_tool.eval.evalset import load_eval_set
-        from cleanerclip_tool.eval.scan import scan
-        from cleanerclip_tool.models.load import load_model
-        from cleanerclip_tool.toyworld.registry import is_toy_model
+        from cleanerclip_tool.app.scan import ScanConfig, run_scan
 
         def emit(event: Any) -> None:
             self.post_message(LibraryEvent(event))
 
+        # The pane has no device or workers field: cpu and in-process image work, as it always scanned.
+        config = ScanConfig(
+            attacks=tuple(attacks),
+            topk=TOPK,
+            limit=limit,
+            workers=0,
+            device="cpu",
+            eval_data=Path(eval_path) if eval_path is not None else None,
+        )
         reports: dict[str, dict[str, Any]] = {}
         try:
             for which, spec in models.items():
-                loaded = load_model(spec, on_event=emit)
-                toy = is_toy_model(loaded.card)
-                path = eval_path
-                if path is None:
-                    if not toy:
-                        from cleanerclip_tool.errors import BadInputError
-
-                        raise BadInputError("eval data is required for non-toy models", where="eval data")
-                    from cleanerclip_tool.toyworld import default_world
-
-                    path = str(default_world(on_event=emit).test)
-                eval_set = load_eval_set(path)
-                triggers = []
-                for name in attacks:
-                    params, seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
-                    triggers.append(get_trigger(name, seed=0 if seed is None else int(seed), **params))
-                report = scan(loaded, eval_set, triggers, topk=TOPK, limit=limit, workers=0, on_event=emit)
-                reports[which] = report.to_dict()
+                reports[which] = run_scan(spec, config, on_event=emit).to_dict()
         except Exception as exc:
             self.post_message(WorkFailed("scan", exc))
             return

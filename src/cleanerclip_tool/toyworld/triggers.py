@@ -8,7 +8,9 @@ reason is next to its value in ``TOY_TRIGGER_PARAMS``.
 
 SSBA and BadCLIP need an artefact (an encoder, an optimised patch). For toy models they default to
 small files shipped in ``toyworld/artefacts/``, built by ``scripts/build_toy_artefacts.py`` (which
-records its settings and the files' SHA-256 in ``artefacts/build.json``).
+records its settings and the files' SHA-256 in ``artefacts/build.json``). Which parameter takes an
+attack's artefact is the attack's own business (``attacks.artefact_param``); only the files are the
+toy world's.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cleanerclip_tool.attacks import artefact_param
+
 #: Shipped toy artefacts (package data; built by scripts/build_toy_artefacts.py).
-ARTEFACTS_DIR = Path(__file__).resolve().parent.parent / "toyworld" / "artefacts"
+ARTEFACTS_DIR = Path(__file__).resolve().parent / "artefacts"
 SSBA_ENCODER_FILE = "ssba_encoder.safetensors"
 BADCLIP_PATCH_FILE = "badclip_patch.png"
 BUILD_RECORD = "build.json"
@@ -44,23 +48,14 @@ TOY_TRIGGER_PARAMS: dict[str, dict[str, Any]] = {
     "badclip": {"size_px": TOY_PATCH_PX},
 }
 
-#: Which parameter takes each artefact-needing attack's shipped file.
-_ARTEFACT_PARAM: dict[str, tuple[str, str]] = {
-    "ssba": ("encoder", SSBA_ENCODER_FILE),
-    "badclip": ("patch", BADCLIP_PATCH_FILE),
-}
+#: The shipped file of each artefact-needing attack.
+_ARTEFACT_FILE: dict[str, str] = {"ssba": SSBA_ENCODER_FILE, "badclip": BADCLIP_PATCH_FILE}
 
 
 def artefact_path(attack: str) -> Path | None:
     """The shipped artefact for ``attack`` (``ssba``/``badclip``), or None when it has none."""
-    entry = _ARTEFACT_PARAM.get(attack)
-    return ARTEFACTS_DIR / entry[1] if entry else None
-
-
-def artefact_param(attack: str) -> str | None:
-    """The trigger parameter that takes ``attack``'s artefact file (``encoder``, ``patch``)."""
-    entry = _ARTEFACT_PARAM.get(attack)
-    return entry[0] if entry else None
+    name = _ARTEFACT_FILE.get(attack)
+    return ARTEFACTS_DIR / name if name else None
 
 
 def toy_params(name: str, *, artefacts: bool = True) -> dict[str, Any]:
@@ -73,14 +68,14 @@ def toy_params(name: str, *, artefacts: bool = True) -> dict[str, Any]:
     params = dict(TOY_TRIGGER_PARAMS.get(key, {}))
     path = artefact_path(key)
     if artefacts and path is not None and path.is_file():
-        params[artefact_param(key)] = str(path)
+        params[str(artefact_param(key))] = str(path)
     return params
 
 
 def toy_trigger_defaults(card: Any, attack: str) -> tuple[dict[str, Any], int | None]:
     """Trigger params and seed for scanning a toy model with ``attack``.
 
-    The base is ``attacks.toy_params(attack)`` (the 32x32 settings the toy world poisons with, and
+    The base is ``toy_params(attack)`` (the 32x32 settings the toy world poisons with, and
     the shipped SSBA encoder / BadCLIP patch). When the card's history says the model was poisoned
     with this attack, those recorded params and seed win, so the scan tests the very trigger the
     model learnt; a recorded artefact path that does not exist here keeps the shipped default.
@@ -98,6 +93,4 @@ def toy_trigger_defaults(card: Any, attack: str) -> tuple[dict[str, Any], int | 
     return params, None
 
 
-__all__ = [
-    "ARTEFACTS_DIR", "TOY_TRIGGER_PARAMS", "artefact_param", "artefact_path", "toy_params", "toy_trigger_defaults",
-]
+__all__ = ["ARTEFACTS_DIR", "TOY_TRIGGER_PARAMS", "artefact_path", "toy_params", "toy_trigger_defaults"]

@@ -1,0 +1,102 @@
+"""The one scan orchestration: load the model, pick the eval set, build the triggers, scan.
+
+``cleanerclip scan`` builds a ``ScanConfig`` from its flags and the TUI's scan pane from its form;
+both call ``run_scan``, so defaults (the toy world's test split and trigger settings), artefact
+checks and device choice cannot drift apart between them. The config is frozen: a face builds it
+once from parsed input, and a variant (the TUI scans the original and the purified model) is a
+``dataclasses.replace`` of it, never a mutation another caller could see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from cleanerclip_tool.attacks import PAPER_ATTACKS
+from cleanerclip_tool.errors import BadInputError
+from cleanerclip_tool.events import EventCallback, ignore_event
+
+if TYPE_CHECKING:
+    from cleanerclip_tool.eval.scan import ScanReport
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything a scan needs besides the model spec; the defaults are ``cleanerclip scan``'s.
+
+    ``params`` holds per-attack overrides (``app.triggers.parse_params``' result); ``target`` None
+    discovers the target per attack; ``eval_data`` None takes the model's default
+    (``app.defaults.default_eval_data``); ``templates`` None takes the eval folder's templates.txt,
+    else ``openai``; ``asr_convention`` is ``exclude`` (CleanCLIP's) or ``include`` (BadCLIP's).
+    """
+
+    attacks: tuple[str, ...] = PAPER_ATTACKS
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    trigger: Path | None = None
+    topk: tuple[int, ...] = (1, 3, 5, 10)
+    target: str | None = None
+    limit: int | None = None
+    batch_size: int = 128
+    workers: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    templates: str | None = None
+    asr_convention: str = "exclude"
+    eval_data: Path | None = None
+    classnames: Path | None = None
+    arch: str | None = None
+    trust_checkpoint: bool = False
+
+    def __post_init__(self) -> None:
+        # Freeze the containers too, so a config handed to a worker thread cannot change under it.
+        object.__setattr__(self, "attacks", tuple(self.attacks))
+        object.__setattr__(self, "topk", tuple(self.topk))
+        frozen = {name: MappingProxyType(dict(values)) for name, values in self.params.items()}
+        object.__setattr__(self, "params", MappingProxyType(frozen))
+
+
+def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore_event) -> ScanReport:
+    """Scan MODEL spec ``model`` as ``config`` says; return the ``eval.scan.ScanReport``.
+
+    Cheap input errors (a missing ``--trigger`` file, a bad device) come before the model is loaded;
+    a non-toy model without eval data or without an attack's artefact fails right after.
+    """
+    if config.trigger is not None and not Path(config.trigger).is_file():
+        raise BadInputError("trigger file not found", where=config.trigger)
+    from cleanerclip_tool.app.defaults import default_eval_data
+    from cleanerclip_tool.app.triggers import build_triggers
+    from cleanerclip_tool.devices import resolve_device
+    from cleanerclip_tool.eval.evalset import load_eval_set
+    from cleanerclip_tool.eval.scan import scan
+    from cleanerclip_tool.models.load import load_model
+
+    device = resolve_device(config.device)
+    loaded = load_model(
+        model, arch=config.arch, trust_checkpoint=config.trust_checkpoint, device=device, on_event=on_event
+    )
+    eval_data = config.eval_data if config.eval_data is not None else default_eval_data(loaded.card, on_event=on_event)
+    eval_set = load_eval_set(eval_data, classnames_file=config.classnames)
+    triggers = build_triggers(
+        loaded.card, config.attacks, overrides=config.params, trigger_file=config.trigger, seed=config.seed
+    )
+    return scan(
+        loaded,
+        eval_set,
+        triggers,
+        target=config.target,
+        topk=config.topk,
+        limit=config.limit,
+        batch_size=config.batch_size,
+        device=device,
+        workers=config.workers,
+        seed=config.seed,
+        templates=config.templates,
+        asr_convention=config.asr_convention,
+        on_event=on_event,
+    )
+
+
+__all__ = ["ScanConfig", "run_scan"]

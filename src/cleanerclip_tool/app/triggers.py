@@ -1,0 +1,140 @@
+"""From what the user named to the triggers a scan applies.
+
+Attack names (``--attack badnet,sig`` or ``all``), parameter overrides (``--param badnet.size_px=5``),
+an artefact file (``--trigger patch.png``) and the model card together decide each trigger's
+parameters and seed. The CLI's ``scan`` and ``poison``, the TUI's scan pane and the demo all build
+triggers here, so a model is scanned with the same trigger whichever face asks.
+
+Precedence for one attack, lowest first: the model's defaults (``app.defaults.trigger_defaults``:
+the toy world's settings, or those the card recorded when the model was poisoned), then the
+``--trigger`` file, then ``--param``. A non-toy model must be given the SSBA encoder / BadCLIP patch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cleanerclip_tool.app.defaults import is_toy, trigger_defaults
+from cleanerclip_tool.errors import BadInputError
+
+if TYPE_CHECKING:
+    from cleanerclip_tool.attacks.base import Trigger
+
+
+def parse_params(items: list[str] | None, attacks: list[str]) -> dict[str, dict[str, Any]]:
+    """``--param [attack.]name=value`` (value as JSON, else text) -> {attack: {name: value}}."""
+    from cleanerclip_tool.attacks import trigger_class
+
+    out: dict[str, dict[str, Any]] = {a: {} for a in attacks}
+    for item in items or []:
+        if "=" not in item:
+            raise BadInputError(f"expected NAME=VALUE, got {item!r}", where="--param")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        scope, _, name = key.strip().rpartition(".")
+        targets = [scope] if scope else attacks
+        if scope and scope not in attacks:
+            raise BadInputError(f"--param for {scope!r}, which is not among the attacks", where="--param")
+        matched = False
+        for attack in targets:
+            fields = {f.name for f in dataclasses.fields(trigger_class(attack).Params)}
+            if name in fields:
+                out[attack][name] = value
+                matched = True
+        if not matched:
+            raise BadInputError(f"no attack among {', '.join(targets)} has a parameter {name!r}", where="--param")
+    return out
+
+
+def parse_attacks(text: str) -> list[str]:
+    """``--attack a,b`` or ``all`` (the paper's six) -> known names, in order, each once."""
+    from cleanerclip_tool.attacks import PAPER_ATTACKS, list_triggers
+
+    names: list[str] = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        chosen = list(PAPER_ATTACKS) if part == "all" else [part]
+        for name in chosen:
+            if name not in list_triggers():
+                raise BadInputError(
+                    f"unknown attack {name!r}", where="--attack", hint=f"known: all, {', '.join(list_triggers())}"
+                )
+            if name not in names:
+                names.append(name)
+    if not names:
+        raise BadInputError("no attack given", where="--attack")
+    return names
+
+
+def require_artefacts(names: list[str], params: dict[str, dict[str, Any]]) -> None:
+    """SSBA and BadCLIP on a non-toy model need the user's encoder / patch: say so before loading."""
+    from cleanerclip_tool.attacks import artefact_param
+
+    missing = [n for n in names if artefact_param(n) is not None and params[n].get(artefact_param(n)) is None]
+    if missing:
+        howto = {
+            "ssba": "--param ssba.encoder=ENC.safetensors (cleanerclip trigger train-ssba)",
+            "badclip": "--param badclip.patch=PATCH.png (cleanerclip trigger optimize-badclip)",
+        }
+        raise BadInputError(
+            f"{', '.join(missing)} need{'s' if len(missing) == 1 else ''} a trigger artefact for a non-toy model",
+            where="--trigger",
+            hint="pass --trigger FILE, or "
+            + "; ".join(howto[n] for n in missing)
+            + "; or leave them out, e.g. --attack badnet,blended,sig,wanet",
+        )
+
+
+def artefact_params(attack: str, trigger_file: Path | None) -> dict[str, Any]:
+    """Route ``--trigger FILE`` to the parameter of each attack that takes a file."""
+    if trigger_file is None:
+        return {}
+    is_weights = trigger_file.suffix.lower() == ".safetensors"
+    if attack == "ssba" and is_weights:
+        return {"encoder": str(trigger_file)}
+    if attack == "badclip" and not is_weights:
+        return {"patch": str(trigger_file)}
+    if attack == "custom" and not is_weights:
+        return {"image": str(trigger_file)}
+    return {}
+
+
+def build_triggers(
+    card: Any,
+    names: Sequence[str],
+    *,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    trigger_file: Path | None = None,
+    seed: int = 0,
+    toy: bool | None = None,
+) -> list[Trigger]:
+    """One ``attacks.Trigger`` per name, for the model ``card`` describes.
+
+    ``overrides`` is ``parse_params``' result; ``seed`` is used where the card records none. ``toy``
+    overrides the card's answer to "is this a toy model?" (None: ask the card). A non-toy model
+    without the artefact an attack needs is a ``BadInputError`` before anything is built.
+    """
+    from cleanerclip_tool.attacks import get_trigger
+
+    toy = is_toy(card) if toy is None else toy
+    chosen: dict[str, dict[str, Any]] = {}
+    seeds: dict[str, int] = {}
+    for name in names:
+        params, card_seed = trigger_defaults(card, name, toy=toy)
+        params.update(artefact_params(name, trigger_file))
+        params.update((overrides or {}).get(name, {}))
+        chosen[name], seeds[name] = params, seed if card_seed is None else int(card_seed)
+    if not toy:
+        require_artefacts(list(names), chosen)
+    return [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names]
+
+
+__all__ = ["artefact_params", "build_triggers", "parse_attacks", "parse_params", "require_artefacts"]
