@@ -14,7 +14,8 @@ from pathlib import Path
 
 import typer
 
-from cleanerclip_tool.cli.common import console, fail, handle_errors
+from cleanerclip_tool.cli.common import console, handle_errors
+from cleanerclip_tool.errors import BadInputError
 
 
 @handle_errors
@@ -44,7 +45,9 @@ def augment(
     captions = table.captions
     if samples is not None:
         if samples > len(captions):
-            raise fail(f"{table.csv_path}: --samples {samples} is more than the {len(captions)} usable captions")
+            raise BadInputError(
+                f"--samples {samples} is more than the {len(captions)} usable captions", where=table.csv_path
+            )
         captions = random.Random(seed).sample(captions, samples)
 
     captioner = SubCaptioner(spacy_model, wordbanks, cache=not no_cache)

@@ -68,9 +68,7 @@ def register(app: typer.Typer) -> None:
     def demo_command(
         attack: str = typer.Option("badnet", "--attack", "-a", help="Shipped backdoored toy model: toy:<attack>."),
         quick: bool = typer.Option(False, "--quick", help="About a minute: fewer pairs, epochs and test images."),
-        out: Path | None = typer.Option(
-            None, "--out", help="Report folder (default: ./cleanerclip-demo-<attack>)."
-        ),
+        out: Path | None = typer.Option(None, "--out", help="Report folder (default: ./cleanerclip-demo-<attack>)."),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
         json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     ) -> None:
@@ -83,9 +81,7 @@ def register(app: typer.Typer) -> None:
         folder = out or Path(f"cleanerclip-demo-{attack}")
         settings = DemoSettings.quick() if quick else DemoSettings()
         with DemoDisplay(quiet=json_out) as display:
-            report = run_demo(
-                folder, attack=attack, settings=settings, device=resolve_device(device), on_event=display
-            )
+            report = run_demo(folder, attack=attack, settings=settings, device=resolve_device(device), on_event=display)
         if json_out:
             print_json(report)
         else:

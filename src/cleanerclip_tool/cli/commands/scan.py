@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
         """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger."""
         ks = parse_int_list(topk, "--topk")
         if templates is not None and templates not in ("openai", "simple"):
-            raise typer.BadParameter("use openai or simple", param_hint="--templates")
+            raise BadInputError("use openai or simple", where="--templates")
         names = parse_attacks(attack)
         overrides = parse_params(param, names)
         if trigger is not None and not trigger.is_file():
