@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
+from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt
 from cleanerclip_tool.cli.render import RunRenderer
 
 
@@ -66,11 +67,17 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     @handle_errors
     def demo_command(
-        attack: str = typer.Option("badnet", "--attack", "-a", help="Shipped backdoored toy model: toy:<attack>."),
-        quick: bool = typer.Option(False, "--quick", help="About a minute: fewer pairs, epochs and test images."),
-        out: Path | None = typer.Option(None, "--out", help="Report folder (default: ./cleanerclip-demo-<attack>)."),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
-        json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+        attack: Annotated[
+            str, typer.Option("--attack", "-a", help="Shipped backdoored toy model: toy:<attack>.")
+        ] = "badnet",
+        quick: Annotated[
+            bool, typer.Option("--quick", help="About a minute: fewer pairs, epochs and test images.")
+        ] = False,
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Report folder (default: ./cleanerclip-demo-<attack>).")
+        ] = None,
+        device: DeviceOpt = "auto",
+        json_out: JsonOpt = False,
     ) -> None:
         """Scan a backdoored toy model, purify it with FT, CleanCLIP and CleanerCLIP, compare (Table 1)."""
         from cleanerclip_tool.eval.scan import resolve_device
