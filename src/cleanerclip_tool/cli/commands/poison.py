@@ -13,88 +13,88 @@ from cleanerclip_tool.config import default_of
 from cleanerclip_tool.errors import BadInputError
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("poison")
-    @handle_errors
-    def poison_command(
-        data: DataArg,
-        attack: Annotated[
-            str,
-            typer.Option("--attack", "-a", help="Trigger: badnet, blended, sig, wanet, ssba, badclip or custom."),
-        ],
-        target: Annotated[str, typer.Option("--target", help="Target label the poisoned captions name.")],
-        count: Annotated[int, typer.Option("--count", "-n", min=0, help="Number of poisoned copies to add.")],
-        out: Annotated[Path, typer.Option("--out", help="New dataset folder (must be empty or absent).")],
-        seed: Annotated[int, typer.Option("--seed", help="Seed of the row choice, captions and trigger.")] = 0,
-        target_captions: Annotated[
-            Path | None,
-            typer.Option(
-                "--target-captions",
-                help="Text file, one caption "
-                "per line, for the poisoned rows (default: templates; "
-                "badclip: captions mentioning the target).",
-            ),
-        ] = None,
-        trigger: Annotated[
-            Path | None, typer.Option("--trigger", help="Trigger artefact (patch, image, encoder).")
-        ] = None,
-        param: Annotated[
-            list[str] | None, typer.Option("--param", help="Trigger parameter name=value (repeatable).")
-        ] = None,
-        image_key: Annotated[str, typer.Option("--image-key", help="Image path column.")] = default_of("image_key"),
-        caption_key: Annotated[str, typer.Option("--caption-key", help="Caption column.")] = default_of("caption_key"),
-        overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Write the clean rows plus COUNT poisoned copies, with a manifest; DATA is never modified."""
-        from cleanerclip_tool.attacks import get_trigger
-        from cleanerclip_tool.attacks.poison import build_poisoned_set
-        from cleanerclip_tool.cli.commands.scan import EventRenderer, artefact_params, parse_attacks, parse_params
-        from cleanerclip_tool.data.captions import load_caption_table
+@handle_errors
+def poison_command(
+    data: DataArg,
+    attack: Annotated[
+        str,
+        typer.Option("--attack", "-a", help="Trigger: badnet, blended, sig, wanet, ssba, badclip or custom."),
+    ],
+    target: Annotated[str, typer.Option("--target", help="Target label the poisoned captions name.")],
+    count: Annotated[int, typer.Option("--count", "-n", min=0, help="Number of poisoned copies to add.")],
+    out: Annotated[Path, typer.Option("--out", help="New dataset folder (must be empty or absent).")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the row choice, captions and trigger.")] = 0,
+    target_captions: Annotated[
+        Path | None,
+        typer.Option(
+            "--target-captions",
+            help="Text file, one caption "
+            "per line, for the poisoned rows (default: templates; "
+            "badclip: captions mentioning the target).",
+        ),
+    ] = None,
+    trigger: Annotated[Path | None, typer.Option("--trigger", help="Trigger artefact (patch, image, encoder).")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Trigger parameter name=value (repeatable).")
+    ] = None,
+    image_key: Annotated[str, typer.Option("--image-key", help="Image path column.")] = default_of("image_key"),
+    caption_key: Annotated[str, typer.Option("--caption-key", help="Caption column.")] = default_of("caption_key"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the clean rows plus COUNT poisoned copies, with a manifest; DATA is never modified."""
+    from cleanerclip_tool.attacks import get_trigger
+    from cleanerclip_tool.attacks.poison import build_poisoned_set
+    from cleanerclip_tool.cli.commands.scan import EventRenderer, artefact_params, parse_attacks, parse_params
+    from cleanerclip_tool.data.captions import load_caption_table
 
-        names = parse_attacks(attack)
-        if len(names) != 1:
-            raise BadInputError("poison takes exactly one attack", where="--attack")
-        name = names[0]
-        params = artefact_params(name, trigger)
-        params.update(parse_params(param, [name])[name])
-        captions = None
-        if target_captions is not None:
-            try:
-                captions = target_captions.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise BadInputError(f"cannot read: {exc}", where=target_captions) from None
-        table = load_caption_table(data, image_key=image_key, caption_key=caption_key)
-        trig = get_trigger(name, seed=seed, **params)
-        with EventRenderer(quiet=json_out) as render:
-            path = build_poisoned_set(
-                table,
-                trig,
-                target,
-                count,
-                out,
-                seed=seed,
-                target_captions=captions,
-                overwrite=overwrite,
-                on_event=render,
-            )
-        summary = {
-            "out": str(path),
-            "captions": str(path / "captions.csv"),
-            "manifest": str(path / "manifest.json"),
-            "clean_rows": len(table.rows),
-            "poisoned_rows": count,
-            "skipped_source_rows": len(table.skipped),
-            **trig.describe(),
-            "target": target,
-            "seed": seed,
-        }
-        if json_out:
-            print_json(summary)
-        else:
-            console.print(
-                f"{len(table.rows)} clean + {count} poisoned ({name} -> {target!r}) rows written to {path}",
-                markup=False,
-            )
-            if table.skipped:
-                console.print(f"{len(table.skipped)} source rows were skipped (unreadable or missing)", markup=False)
+    names = parse_attacks(attack)
+    if len(names) != 1:
+        raise BadInputError("poison takes exactly one attack", where="--attack")
+    name = names[0]
+    params = artefact_params(name, trigger)
+    params.update(parse_params(param, [name])[name])
+    captions = None
+    if target_captions is not None:
+        try:
+            captions = target_captions.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"cannot read: {exc}", where=target_captions) from None
+    table = load_caption_table(data, image_key=image_key, caption_key=caption_key)
+    trig = get_trigger(name, seed=seed, **params)
+    with EventRenderer(quiet=json_out) as render:
+        path = build_poisoned_set(
+            table,
+            trig,
+            target,
+            count,
+            out,
+            seed=seed,
+            target_captions=captions,
+            overwrite=overwrite,
+            on_event=render,
+        )
+    summary = {
+        "out": str(path),
+        "captions": str(path / "captions.csv"),
+        "manifest": str(path / "manifest.json"),
+        "clean_rows": len(table.rows),
+        "poisoned_rows": count,
+        "skipped_source_rows": len(table.skipped),
+        **trig.describe(),
+        "target": target,
+        "seed": seed,
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(
+            f"{len(table.rows)} clean + {count} poisoned ({name} -> {target!r}) rows written to {path}",
+            markup=False,
+        )
+        if table.skipped:
+            console.print(f"{len(table.skipped)} source rows were skipped (unreadable or missing)", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("poison")(poison_command)

@@ -128,131 +128,128 @@ def render_table(report: dict[str, Any]) -> None:
     )
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("scan")
-    @handle_errors
-    def scan_command(
-        model: ModelArg,
-        attack: Annotated[
-            str,
-            typer.Option(
-                "--attack",
-                "-a",
-                help="Attack name(s), comma-separated, or 'all' (the "
-                "paper's six: badnet, blended, sig, wanet, ssba, badclip).",
-            ),
-        ] = "all",
-        eval_data: Annotated[
-            Path | None,
-            typer.Option(
-                "--eval-data",
-                help="ImageFolder: one sub-folder per class (toy-world models default to the toy world's test split).",
-            ),
-        ] = None,
-        classnames: Annotated[
-            Path | None, typer.Option("--classnames", help="Class names: 'folder<TAB>name' lines.")
-        ] = None,
-        templates: Annotated[
-            str | None,
-            typer.Option(
-                "--templates", help="openai | simple (default: the eval folder's templates.txt, else openai)."
-            ),
-        ] = None,
-        topk: Annotated[str, typer.Option("--topk", help="Comma-separated k values.")] = "1,3,5,10",
-        target: Annotated[
-            str, typer.Option("--target", help="Target class, or 'auto' to discover it per attack.")
-        ] = "auto",
-        limit: Annotated[
-            int | None, typer.Option("--limit", min=1, help="Scan a seeded random subset of N images.")
-        ] = None,
-        trigger: Annotated[
-            Path | None,
-            typer.Option(
-                "--trigger",
-                help="Trigger artefact: a patch image (badclip), your image (custom) or an SSBA encoder "
-                "(.safetensors).",
-            ),
-        ] = None,
-        param: Annotated[
-            list[str] | None,
-            typer.Option("--param", help="Trigger parameter [attack.]name=value (repeatable), e.g. badnet.size_px=5."),
-        ] = None,
-        asr_include_target: Annotated[
-            bool,
-            typer.Option("--asr-include-target", help="Count target-class images in ASR too (BadCLIP's convention)."),
-        ] = False,
-        batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
-        workers: Annotated[
-            int | None, typer.Option("--workers", min=0, help="DataLoader workers (default: auto).")
-        ] = None,
-        device: DeviceOpt = "auto",
-        seed: Annotated[int, typer.Option("--seed", help="Seed of the triggers and of --limit's subset.")] = 0,
-        json_out: JsonOpt = False,
-        out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON report to this file.")] = None,
-        arch: ArchOpt = None,
-        trust_checkpoint: TrustOpt = False,
-    ) -> None:
-        """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger."""
-        ks = parse_int_list(topk, "--topk")
-        if templates is not None and templates not in ("openai", "simple"):
-            raise BadInputError("use openai or simple", where="--templates")
-        names = parse_attacks(attack)
-        overrides = parse_params(param, names)
-        if trigger is not None and not trigger.is_file():
-            raise BadInputError("trigger file not found", where=trigger)
+@handle_errors
+def scan_command(
+    model: ModelArg,
+    attack: Annotated[
+        str,
+        typer.Option(
+            "--attack",
+            "-a",
+            help="Attack name(s), comma-separated, or 'all' (the "
+            "paper's six: badnet, blended, sig, wanet, ssba, badclip).",
+        ),
+    ] = "all",
+    eval_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval-data",
+            help="ImageFolder: one sub-folder per class (toy-world models default to the toy world's test split).",
+        ),
+    ] = None,
+    classnames: Annotated[
+        Path | None, typer.Option("--classnames", help="Class names: 'folder<TAB>name' lines.")
+    ] = None,
+    templates: Annotated[
+        str | None,
+        typer.Option("--templates", help="openai | simple (default: the eval folder's templates.txt, else openai)."),
+    ] = None,
+    topk: Annotated[str, typer.Option("--topk", help="Comma-separated k values.")] = "1,3,5,10",
+    target: Annotated[
+        str, typer.Option("--target", help="Target class, or 'auto' to discover it per attack.")
+    ] = "auto",
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Scan a seeded random subset of N images.")
+    ] = None,
+    trigger: Annotated[
+        Path | None,
+        typer.Option(
+            "--trigger",
+            help="Trigger artefact: a patch image (badclip), your image (custom) or an SSBA encoder (.safetensors).",
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Trigger parameter [attack.]name=value (repeatable), e.g. badnet.size_px=5."),
+    ] = None,
+    asr_include_target: Annotated[
+        bool,
+        typer.Option("--asr-include-target", help="Count target-class images in ASR too (BadCLIP's convention)."),
+    ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader workers (default: auto).")] = None,
+    device: DeviceOpt = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the triggers and of --limit's subset.")] = 0,
+    json_out: JsonOpt = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON report to this file.")] = None,
+    arch: ArchOpt = None,
+    trust_checkpoint: TrustOpt = False,
+) -> None:
+    """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger."""
+    ks = parse_int_list(topk, "--topk")
+    if templates is not None and templates not in ("openai", "simple"):
+        raise BadInputError("use openai or simple", where="--templates")
+    names = parse_attacks(attack)
+    overrides = parse_params(param, names)
+    if trigger is not None and not trigger.is_file():
+        raise BadInputError("trigger file not found", where=trigger)
 
-        from cleanerclip_tool.attacks import get_trigger
-        from cleanerclip_tool.eval.evalset import load_eval_set
-        from cleanerclip_tool.eval.scan import resolve_device, scan
-        from cleanerclip_tool.models.load import load_model
+    from cleanerclip_tool.attacks import get_trigger
+    from cleanerclip_tool.eval.evalset import load_eval_set
+    from cleanerclip_tool.eval.scan import resolve_device, scan
+    from cleanerclip_tool.models.load import load_model
 
-        device = resolve_device(device)
-        with EventRenderer(quiet=json_out) as render:
-            loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, device=device, on_event=render)
-            toy = _is_toy(loaded.card)
-            if eval_data is None:
-                if not toy:
-                    raise BadInputError(
-                        "--eval-data is required (an ImageFolder: one sub-folder per class)", where="--eval-data"
-                    )
-                from cleanerclip_tool.toyworld import default_world
-
-                eval_data = default_world(on_event=render).test
-            eval_set = load_eval_set(eval_data, classnames_file=classnames)
-            chosen: dict[str, dict[str, Any]] = {}
-            seeds: dict[str, int] = {}
-            for name in names:
-                params, toy_seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
-                params.update(artefact_params(name, trigger))
-                params.update(overrides[name])
-                chosen[name], seeds[name] = params, seed if toy_seed is None else int(toy_seed)
+    device = resolve_device(device)
+    with EventRenderer(quiet=json_out) as render:
+        loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, device=device, on_event=render)
+        toy = _is_toy(loaded.card)
+        if eval_data is None:
             if not toy:
-                require_artefacts(names, chosen)
-            triggers = [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names]
-            report = scan(
-                loaded,
-                eval_set,
-                triggers,
-                target=None if target.strip().lower() == "auto" else target,
-                topk=ks,
-                limit=limit,
-                batch_size=batch_size,
-                device=device,
-                workers=workers,
-                seed=seed,
-                templates=templates,
-                asr_convention="include" if asr_include_target else "exclude",
-                on_event=render,
-            ).to_dict()
+                raise BadInputError(
+                    "--eval-data is required (an ImageFolder: one sub-folder per class)", where="--eval-data"
+                )
+            from cleanerclip_tool.toyworld import default_world
+
+            eval_data = default_world(on_event=render).test
+        eval_set = load_eval_set(eval_data, classnames_file=classnames)
+        chosen: dict[str, dict[str, Any]] = {}
+        seeds: dict[str, int] = {}
+        for name in names:
+            params, toy_seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
+            params.update(artefact_params(name, trigger))
+            params.update(overrides[name])
+            chosen[name], seeds[name] = params, seed if toy_seed is None else int(toy_seed)
+        if not toy:
+            require_artefacts(names, chosen)
+        triggers = [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names]
+        report = scan(
+            loaded,
+            eval_set,
+            triggers,
+            target=None if target.strip().lower() == "auto" else target,
+            topk=ks,
+            limit=limit,
+            batch_size=batch_size,
+            device=device,
+            workers=workers,
+            seed=seed,
+            templates=templates,
+            asr_convention="include" if asr_include_target else "exclude",
+            on_event=render,
+        ).to_dict()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    if json_out:
+        print_json(report)
+    else:
+        render_table(report)
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        if json_out:
-            print_json(report)
-        else:
-            render_table(report)
-            if out is not None:
-                console.print(f"report written to {out}", markup=False)
+            console.print(f"report written to {out}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scan")(scan_command)
 
 
 def _is_toy(card: Any) -> bool:
