@@ -25,9 +25,10 @@ from cleanerclip_tool.eventtext import (
 )
 from cleanerclip_tool.tui.messages import LibraryEvent, RunDone, WorkFailed, describe_error
 from cleanerclip_tool.tui.widgets.losschart import LossChart
+from cleanerclip_tool.tui.workers import WorkerPane
 
 
-class RunScreen(Vertical):
+class RunScreen(WorkerPane, Vertical):
     """Holds the stop event: Stop sets it, the engine stops after the step and keeps its checkpoint."""
 
     PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (
@@ -86,18 +87,16 @@ class RunScreen(Vertical):
             return
         self.start(self.last_config, resume=True)
 
-    @work(thread=True, exclusive=True, group="purify")
+    # A failure is reported by WorkerPane.on_worker_state_changed as WorkFailed("purify"). Stop is
+    # the engine's own ``stop`` event (it finishes the step and keeps a checkpoint), not a cancel.
+    @work(thread=True, exclusive=True, group="purify", name="purify", exit_on_error=False)
     def purify_worker(self, loaded: Any, table: Any, config: Any, resume: bool, stop: threading.Event) -> None:
         from cleanerclip_tool.engine import purify
 
-        try:
-            Path(config.out).mkdir(parents=True, exist_ok=True)
-            result = purify(
-                loaded, table, config, on_event=lambda e: self.post_message(LibraryEvent(e)), stop=stop, resume=resume
-            )
-        except Exception as exc:
-            self.post_message(WorkFailed("purify", exc))
-            return
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        result = purify(
+            loaded, table, config, on_event=lambda e: self.post_message(LibraryEvent(e)), stop=stop, resume=resume
+        )
         self.post_message(RunDone(result))
 
     # --- events from the worker ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 
 from cleanerclip_tool.tui.messages import LibraryEvent, ScanDone, WorkFailed, describe_error
+from cleanerclip_tool.tui.workers import WorkerPane, forward_events, still_wanted
 
 TOPK = (1, 5)
 DEFAULT_ATTACKS = ("badnet",)
@@ -52,8 +53,15 @@ def short_path(path: str, parts: int = 3) -> str:
     return path if len(pieces) <= parts else str(Path("…", *pieces[-parts:]))
 
 
-class ScanScreen(Vertical):
-    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (("ctrl+r", "scan", "Run scan"),)
+class ScanScreen(WorkerPane, Vertical):
+    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("ctrl+r", "scan", "Run scan"),
+        ("ctrl+x", "cancel", "Cancel"),  # in the footer only while a scan runs
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.working = False
 
     def compose(self) -> ComposeResult:
         from cleanerclip_tool.attacks import list_triggers
@@ -96,14 +104,29 @@ class ScanScreen(Vertical):
             models["after"] = str(session.purified_dir)
         eval_path = self.query_one("#eval-path", Input).value.strip() or None
         self.set_status(f"scanning {', '.join(models)} with {', '.join(attacks)} ...")
+        self.set_working(True)
         self.scan_worker(models, attacks, eval_path, int(limit_text) if limit_text else None)
+
+    def action_cancel(self) -> None:
+        """Stop the scan at its next batch; nothing of it is shown."""
+        if self.cancel_workers("scan"):
+            self.set_working(False)
+            self.set_status("scan cancelled")
+
+    def check_pane_action(self, action: str) -> bool:
+        return action != "cancel" or self.working
+
+    def set_working(self, working: bool) -> None:
+        self.working = working
+        self.app.refresh_bindings()
 
     @on(Button.Pressed, "#run-scan")
     @on(Input.Submitted)
     def _scan_pressed(self) -> None:
         self.action_scan()
 
-    @work(thread=True, exclusive=True, group="scan")
+    # A failure is reported by WorkerPane.on_worker_state_changed as WorkFailed("scan").
+    @work(thread=True, exclusive=True, group="scan", name="scan", exit_on_error=False)
     def scan_worker(self, models: dict[str, str], attacks: list[str], eval_path: str | None, limit: int | None) -> None:
         """The same calls as ``cleanerclip scan``; the original is reloaded because purify trains in place."""
         from cleanerclip_tool.attacks import get_trigger
@@ -113,33 +136,30 @@ class ScanScreen(Vertical):
         from cleanerclip_tool.models.load import load_model
         from cleanerclip_tool.toyworld.registry import is_toy_model
 
-        def emit(event: Any) -> None:
-            self.post_message(LibraryEvent(event))
+        emit = forward_events(self)  # after Cancel, the library call stops at its next event
 
         reports: dict[str, dict[str, Any]] = {}
-        try:
-            for which, spec in models.items():
-                loaded = load_model(spec, on_event=emit)
-                toy = is_toy_model(loaded.card)
-                path = eval_path
-                if path is None:
-                    if not toy:
-                        from cleanerclip_tool.errors import BadInputError
+        for which, spec in models.items():
+            loaded = load_model(spec, on_event=emit)
+            toy = is_toy_model(loaded.card)
+            path = eval_path
+            if path is None:
+                if not toy:
+                    from cleanerclip_tool.errors import BadInputError
 
-                        raise BadInputError("eval data is required for non-toy models", where="eval data")
-                    from cleanerclip_tool.toyworld import default_world
+                    raise BadInputError("eval data is required for non-toy models", where="eval data")
+                from cleanerclip_tool.toyworld import default_world
 
-                    path = str(default_world(on_event=emit).test)
-                eval_set = load_eval_set(path)
-                triggers = []
-                for name in attacks:
-                    params, seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
-                    triggers.append(get_trigger(name, seed=0 if seed is None else int(seed), **params))
-                report = scan(loaded, eval_set, triggers, topk=TOPK, limit=limit, workers=0, on_event=emit)
-                reports[which] = report.to_dict()
-        except Exception as exc:
-            self.post_message(WorkFailed("scan", exc))
-            return
+                path = str(default_world(on_event=emit).test)
+            eval_set = load_eval_set(path)
+            triggers = []
+            for name in attacks:
+                params, seed = toy_trigger_defaults(loaded.card, name) if toy else ({}, None)
+                triggers.append(get_trigger(name, seed=0 if seed is None else int(seed), **params))
+            report = scan(loaded, eval_set, triggers, topk=TOPK, limit=limit, workers=0, on_event=emit)
+            reports[which] = report.to_dict()
+            if not still_wanted():
+                return
         self.post_message(ScanDone(reports))
 
     def on_library_event(self, message: LibraryEvent) -> None:
@@ -149,9 +169,11 @@ class ScanScreen(Vertical):
             self.set_status(str(text))
 
     def on_work_failed(self, message: WorkFailed) -> None:
+        self.set_working(False)
         self.set_status(f"{message.what} failed: {describe_error(message.error)}", error=True)
 
     def on_scan_done(self, message: ScanDone) -> None:
+        self.set_working(False)
         table = self.query_one("#scan-table", DataTable)
         table.clear()
         for row in comparison_rows(message.reports):
