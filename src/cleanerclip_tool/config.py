@@ -1,7 +1,7 @@
 """Frozen run configurations: the one home of defaults.
 
 The CLI, the TUI and the TOML loader each build one ``PurifyConfig``; everything below receives
-explicit values. Defaults are the paper's (../shared/paper/NOTES.md): batch 64, 10 epochs, AdamW
+explicit values. Defaults are the CleanerCLIP paper's: batch 64, 10 epochs, AdamW
 with weight decay 0.1 and betas (0.9, 0.999), λ1 = 1, τ− = 0.3; values the paper lost are marked
 as reconstructions where they are used.
 """
