@@ -59,3 +59,28 @@ def test_toml_unknown_key_and_syntax(tmp_path: Path) -> None:
         build_purify_config(broken)
     with pytest.raises(BadInputError, match="not found"):
         build_purify_config(tmp_path / "missing.toml")
+
+
+def test_problems_name_each_bad_field_and_validate_says_them_all() -> None:
+    cfg = PurifyConfig(tau_pos=0.0, epochs=0, warmup=-1, workers=-1, method="magic")
+    problems = cfg.problems()
+    assert set(problems) == {"method", "tau_pos", "epochs", "warmup", "workers"}
+    assert problems["tau_pos"] == "tau_pos must be > 0 (got 0.0)"
+    assert problems["warmup"] == problems["workers"] == "warmup and workers must be >= 0"
+    with pytest.raises(BadInputError) as caught:
+        cfg.validate()
+    # the joined message, in the rules' order, each message once
+    assert caught.value.message == (
+        "method must be one of cleanerclip, cleanclip, ft (got 'magic'); tau_pos must be > 0 (got 0.0); "
+        "epochs must be >= 1 (got 0); warmup and workers must be >= 0"
+    )
+    assert PurifyConfig().problems() == {}
+
+
+def test_default_of_reads_the_dataclass() -> None:
+    from cleanerclip_tool.config import default_of
+
+    assert default_of("image_key") == "filepath" and default_of("extra") == {}
+    assert default_of("max_bad_rows_in_a_row") == PurifyConfig().max_bad_rows_in_a_row
+    with pytest.raises(KeyError):
+        default_of("no_such_field")

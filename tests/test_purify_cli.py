@@ -77,3 +77,31 @@ def test_missing_data_and_non_empty_out(setup, tmp_path: Path) -> None:
     (busy / "file").write_text("x")
     result = runner.invoke(app, _args(model, data, busy))
     assert result.exit_code == 2 and "not empty" in result.output
+
+
+def test_every_other_purify_parameter_is_a_config_override() -> None:
+    """The signature is the one list of config flags: a misspelt parameter would silently not override."""
+    import inspect
+
+    from cleanerclip_tool.cli.commands.purify import config_overrides, purify
+    from cleanerclip_tool.config import config_field_names
+
+    run_options = {
+        "model",
+        "data",
+        "config",
+        "resume",
+        "overwrite",
+        "allow_outside_root",
+        "strict",
+        "arch",
+        "trust_checkpoint",
+        "json_",
+    }
+    params = set(inspect.signature(purify).parameters)
+    assert params - run_options <= config_field_names()
+    assert config_overrides({"epochs": 3, "out": Path("x"), "model": "toy:clean", "lr": None}) == {
+        "epochs": 3,
+        "out": "x",
+        "lr": None,
+    }

@@ -27,9 +27,16 @@ def test_defaults_are_valid_and_build_the_config() -> None:
 
 @pytest.mark.parametrize(
     ("field", "text", "needle"),
-    [("tau_pos", "0", "tau_pos must be > 0"), ("tau_neg", "-1", "tau_neg must be > 0"),
-     ("samples", "x", "integer"), ("lr", "nan", "finite"), ("epochs", "0", "epochs must be >= 1"),
-     ("out", "", "required"), ("workers", "-1", "workers"), ("warmup", "-1", "warmup")],
+    [
+        ("tau_pos", "0", "tau_pos must be > 0"),
+        ("tau_neg", "-1", "tau_neg must be > 0"),
+        ("samples", "x", "integer"),
+        ("lr", "nan", "finite"),
+        ("epochs", "0", "epochs must be >= 1"),
+        ("out", "", "required"),
+        ("workers", "-1", "workers"),
+        ("warmup", "-1", "warmup"),
+    ],
 )
 def test_bad_values_are_marked_on_their_field(field: str, text: str, needle: str) -> None:
     errors, config = field_errors(form(**{field: text}), rows=None)
@@ -46,8 +53,17 @@ def test_data_size_checks_once_data_is_loaded() -> None:
 
 def test_comparison_rows_put_before_and_after_side_by_side() -> None:
     def report(ba: float, asr: float) -> dict:
-        return {"results": [{"attack": "badnet", "asr_target": "heart", "target": None,
-                             "ba": {"1": ba, "5": 1.0}, "asr": {"1": asr, "5": asr}}]}
+        return {
+            "results": [
+                {
+                    "attack": "badnet",
+                    "asr_target": "heart",
+                    "target": None,
+                    "ba": {"1": ba, "5": 1.0},
+                    "asr": {"1": asr, "5": asr},
+                }
+            ]
+        }
 
     rows = comparison_rows({"before": report(0.5, 0.9), "after": report(0.45, 0.1)})
     assert rows == [
@@ -57,8 +73,10 @@ def test_comparison_rows_put_before_and_after_side_by_side() -> None:
     ]
     assert len(rows[0]) == len(COLUMNS)
     only_before = comparison_rows({"before": report(0.5, 0.9)})
-    assert only_before == [("badnet", "before", "heart", "50.0", "100.0", "90.0", "90.0"),
-                           ("badnet", "after", "heart", "-", "-", "-", "-")]
+    assert only_before == [
+        ("badnet", "before", "heart", "50.0", "100.0", "90.0", "90.0"),
+        ("badnet", "after", "heart", "-", "-", "-", "-"),
+    ]
 
 
 def test_recent_models_are_kept_newest_first(tmp_path, monkeypatch) -> None:
@@ -97,9 +115,51 @@ def test_pilot_tau_zero_marks_field_and_disables_start(tmp_path, monkeypatch) ->
             await pilot.press("ctrl+s")
             await pilot.pause()
             assert "saved" in str(app.query_one("#config-status").render()), app.focused
-        assert 'tau_pos = 0.5' in (tmp_path / "cleanerclip-tui.toml").read_text()
+        assert "tau_pos = 0.5" in (tmp_path / "cleanerclip-tui.toml").read_text()
 
     asyncio.run(drive())
+
+
+def test_form_edits_a_copy_of_its_base_config() -> None:
+    base = PurifyConfig(seed=7, checkpoint_every=3, negative_set="own")
+    errors, config = field_errors(form(epochs="2"), rows=None, base=base)
+    assert errors == {}
+    assert (config.seed, config.checkpoint_every, config.negative_set, config.epochs) == (7, 3, "own", 2)
+    # a bad value that has no field on the form is still refused, shown on the first field
+    errors, config = field_errors(form(), rows=None, base=PurifyConfig(grad_clip=-1.0))
+    assert config is None and "grad_clip" in errors[FIELDS[0].name]
+
+
+def test_pilot_load_then_save_keeps_settings_that_are_not_on_the_form(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    from cleanerclip_tool.config import build_purify_config
+    from cleanerclip_tool.tui.app import CleanerClipApp
+
+    toml = tmp_path / "cleanerclip-tui.toml"
+    toml.write_text(
+        '[purify]\nseed = 7\ncheckpoint_every = 3\nnegative_set = "own"\nspacy_model = "sm"\n'
+        'epochs = 4\nout = "runs/a"\n'
+    )
+
+    async def drive() -> None:
+        app = CleanerClipApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f3")
+            await pilot.pause()
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert app.query_one("#f-epochs").value == "4"
+            app.query_one("#f-epochs").value = "5"
+            await pilot.pause()
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "saved" in str(app.query_one("#config-status").render())
+
+    asyncio.run(drive())
+    saved = build_purify_config(toml)
+    assert (saved.seed, saved.checkpoint_every, saved.negative_set, saved.spacy_model) == (7, 3, "own", "sm")
+    assert (saved.epochs, saved.out) == (5, "runs/a")
 
 
 def test_pilot_start_applies_the_purify_data_checks(tmp_path, monkeypatch) -> None:

@@ -1,7 +1,7 @@
 """Frozen run configurations: the one home of defaults.
 
 The CLI, the TUI and the TOML loader each build one ``PurifyConfig``; everything below receives
-explicit values. Defaults are the paper's (../shared/paper/NOTES.md): batch 64, 10 epochs, AdamW
+explicit values. Defaults are the CleanerCLIP paper's: batch 64, 10 epochs, AdamW
 with weight decay 0.1 and betas (0.9, 0.999), λ1 = 1, τ− = 0.3; values the paper lost are marked
 as reconstructions where they are used.
 """
@@ -76,25 +76,30 @@ class PurifyConfig:
     caption_key: str = "title"
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self) -> PurifyConfig:
-        """Raise ``BadInputError`` naming the first bad value; return self for chaining."""
-        problems: list[str] = []
+    def problems(self) -> dict[str, str]:
+        """Every bad value, as field name -> message; empty when the config is valid.
+
+        The one home of the range rules: ``validate`` raises from it, and the TUI marks each message on
+        its form field instead of parsing a joined string back apart. A message that covers two fields
+        is listed under each of them that is wrong.
+        """
+        problems: dict[str, str] = {}
         if self.method not in METHODS:
-            problems.append(f"method must be one of {', '.join(METHODS)} (got {self.method!r})")
+            problems["method"] = f"method must be one of {', '.join(METHODS)} (got {self.method!r})"
         if self.precision not in PRECISIONS:
-            problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+            problems["precision"] = f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})"
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
-            problems.append(f"device must be auto, cpu, cuda or cuda:N (got {self.device!r})")
+            problems["device"] = f"device must be auto, cpu, cuda or cuda:N (got {self.device!r})"
         if self.negative_set not in ("batch", "own"):
-            problems.append(f"negative_set must be 'batch' or 'own' (got {self.negative_set!r})")
+            problems["negative_set"] = f"negative_set must be 'batch' or 'own' (got {self.negative_set!r})"
         for name in ("tau_pos", "tau_neg", "lr"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                problems.append(f"{name} must be > 0 (got {value})")
+                problems[name] = f"{name} must be > 0 (got {value})"
         for name in ("lambda1", "lambda2", "clip_weight", "inmodal_weight", "weight_decay"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                problems.append(f"{name} must be >= 0 (got {value})")
+                problems[name] = f"{name} must be >= 0 (got {value})"
         for name in (
             "samples",
             "epochs",
@@ -106,17 +111,26 @@ class PurifyConfig:
             "max_bad_rows_in_a_row",
         ):
             if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1 (got {getattr(self, name)})")
+                problems[name] = f"{name} must be >= 1 (got {getattr(self, name)})"
         if not (math.isfinite(self.max_skipped_fraction) and 0 <= self.max_skipped_fraction <= 1):
-            problems.append(f"max_skipped_fraction must be in [0, 1] (got {self.max_skipped_fraction})")
-        if self.warmup < 0 or self.workers < 0:
-            problems.append("warmup and workers must be >= 0")
+            problems["max_skipped_fraction"] = (
+                f"max_skipped_fraction must be in [0, 1] (got {self.max_skipped_fraction})"
+            )
+        for name in ("warmup", "workers"):
+            if getattr(self, name) < 0:
+                problems[name] = "warmup and workers must be >= 0"
         if not isinstance(self.auto_batch, bool):
-            problems.append(f"auto_batch must be true or false (got {self.auto_batch!r})")
+            problems["auto_batch"] = f"auto_batch must be true or false (got {self.auto_batch!r})"
         if self.grad_clip is not None and not self.grad_clip > 0:
-            problems.append(f"grad_clip must be > 0 or unset (got {self.grad_clip})")
-        if problems:
-            raise BadInputError("; ".join(problems), where="config")
+            problems["grad_clip"] = f"grad_clip must be > 0 or unset (got {self.grad_clip})"
+        return problems
+
+    def validate(self) -> PurifyConfig:
+        """Raise ``BadInputError`` listing every bad value (from ``problems``); return self for chaining."""
+        # dict.fromkeys: a message shared by two fields (warmup and workers) is said once.
+        messages = list(dict.fromkeys(self.problems().values()))
+        if messages:
+            raise BadInputError("; ".join(messages), where="config")
         return self
 
     def replace(self, **changes: Any) -> PurifyConfig:
@@ -128,6 +142,22 @@ class PurifyConfig:
 
 def config_field_names(cls: type = PurifyConfig) -> set[str]:
     return {f.name for f in fields(cls)}
+
+
+def default_of(name: str, cls: type = PurifyConfig) -> Any:
+    """The default of one config field, for the places that need it before a config exists.
+
+    Command-line options and library signatures read it from here so that a default is written
+    once, on the dataclass, and cannot drift between the CLI, the TUI and the library.
+    """
+    for f in fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            raise KeyError(f"{cls.__name__}.{name} has no default")
+    raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 
 def load_toml(path: str | Path, section: str = "purify") -> dict[str, Any]:

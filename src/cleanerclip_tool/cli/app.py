@@ -1,13 +1,15 @@
 """The ``cleanerclip`` command line: a thin Typer face over the library.
 
-Each command lives in ``cli/commands/<name>.py`` and registers itself with ``register(app)``;
-command modules import torch and open_clip inside their bodies so that ``cleanerclip --help``
-stays instant.
+Each command lives in ``cli/commands/<name>.py`` as a module-level function (importable and
+testable on its own) and the module's ``register(app)`` only attaches it: ``app.command(name)(func)``,
+or ``app.add_typer(group)`` for a command group. Command modules import torch and open_clip inside
+their bodies so that ``cleanerclip --help`` stays instant.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
@@ -47,9 +49,9 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
-    ),
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """Remove data-poisoning backdoors from CLIP models, and scan them for triggers."""
 

@@ -1,8 +1,10 @@
 """What every command shares: the stderr console, error handling, JSON output.
 
-Human output goes to stderr so that ``--json`` output on stdout stays one clean document. A
-library error becomes one line and its exit code (2 for bad input, 1 for a failed job); Typer's
-own usage errors already exit 2.
+Human output goes to stderr so that ``--json`` output on stdout stays one clean document. There is
+one error channel: a command raises the library's ``BadInputError`` (a bad flag value names the flag
+as ``where``) or lets a library error through, and ``handle_errors`` turns it into one line and its
+exit code (2 for bad input, 1 for a failed job). Only Click's own parsing errors (a wrong type, an
+unknown option) take Typer's usage box; they exit 2 too.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from cleanerclip_tool.errors import CleanerClipError
+from cleanerclip_tool.errors import BadInputError, CleanerClipError
 
 console = Console(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr and return the Exit to raise."""
     console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     return typer.Exit(code)
@@ -39,9 +41,9 @@ def handle_errors(func: F) -> F:
         except typer.Exit:
             raise  # typer.Exit subclasses RuntimeError: never swallow it below
         except CleanerClipError as exc:
-            raise fail(_escape(exc.one_line()), exc.exit_code) from None
+            raise _fail(_escape(exc.one_line()), exc.exit_code) from None
         except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+            raise _fail("interrupted", 130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -63,7 +65,7 @@ def parse_int_list(text: str, name: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint=name) from None
+        raise BadInputError(f"expected comma-separated integers, got {text!r}", where=name) from None
     if not values or any(v < 1 for v in values):
-        raise typer.BadParameter(f"values must be integers >= 1, got {text!r}", param_hint=name)
+        raise BadInputError(f"values must be integers >= 1, got {text!r}", where=name)
     return values

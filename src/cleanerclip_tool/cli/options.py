@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,3 +30,8 @@ TrustOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+# augment's --json streams one record per caption: JSON lines, not one document.
+JsonLinesOpt = Annotated[bool, typer.Option("--json", help="JSON lines on stdout, one record per caption.")]
+DataArg = Annotated[
+    Path, typer.Argument(metavar="DATA", help="Caption CSV, or a folder holding captions.csv.", show_default=False)
+]

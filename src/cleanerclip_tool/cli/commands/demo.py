@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
+from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt
 from cleanerclip_tool.cli.render import RunRenderer
 
 
@@ -62,31 +63,35 @@ def render_report(report: dict[str, Any]) -> None:
         console.print(f"{name}: {path}", markup=False, highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("demo")
-    @handle_errors
-    def demo_command(
-        attack: str = typer.Option("badnet", "--attack", "-a", help="Shipped backdoored toy model: toy:<attack>."),
-        quick: bool = typer.Option(False, "--quick", help="About a minute: fewer pairs, epochs and test images."),
-        out: Path | None = typer.Option(
-            None, "--out", help="Report folder (default: ./cleanerclip-demo-<attack>)."
-        ),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
-        json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
-    ) -> None:
-        """Scan a backdoored toy model, purify it with FT, CleanCLIP and CleanerCLIP, compare (Table 1)."""
-        from cleanerclip_tool.devices import resolve_device
-        from cleanerclip_tool.toyworld.demo import DemoSettings, run_demo
-        from cleanerclip_tool.toyworld.registry import resolve_toy_model
+@handle_errors
+def demo_command(
+    attack: Annotated[
+        str, typer.Option("--attack", "-a", help="Shipped backdoored toy model: toy:<attack>.")
+    ] = "badnet",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="About a minute: fewer pairs, epochs and test images.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Report folder (default: ./cleanerclip-demo-<attack>).")
+    ] = None,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
+) -> None:
+    """Scan a backdoored toy model, purify it with FT, CleanCLIP and CleanerCLIP, compare (Table 1)."""
+    from cleanerclip_tool.devices import resolve_device
+    from cleanerclip_tool.toyworld.demo import DemoSettings, run_demo
+    from cleanerclip_tool.toyworld.registry import resolve_toy_model
 
-        resolve_toy_model(attack)  # unknown name -> exit 2 listing the shipped toy models
-        folder = out or Path(f"cleanerclip-demo-{attack}")
-        settings = DemoSettings.quick() if quick else DemoSettings()
-        with DemoDisplay(quiet=json_out) as display:
-            report = run_demo(
-                folder, attack=attack, settings=settings, device=resolve_device(device), on_event=display
-            )
-        if json_out:
-            print_json(report)
-        else:
-            render_report(report)
+    resolve_toy_model(attack)  # unknown name -> exit 2 listing the shipped toy models
+    folder = out or Path(f"cleanerclip-demo-{attack}")
+    settings = DemoSettings.quick() if quick else DemoSettings()
+    with DemoDisplay(quiet=json_out) as display:
+        report = run_demo(folder, attack=attack, settings=settings, device=resolve_device(device), on_event=display)
+    if json_out:
+        print_json(report)
+    else:
+        render_report(report)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)

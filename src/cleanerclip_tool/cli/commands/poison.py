@@ -3,89 +3,99 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
+from cleanerclip_tool.cli.options import DataArg, JsonOpt
+from cleanerclip_tool.config import default_of
 from cleanerclip_tool.errors import BadInputError
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("poison")
-    @handle_errors
-    def poison_command(
-        data: Path = typer.Argument(..., help="DATA: a captions CSV or a folder holding captions.csv."),
-        attack: str = typer.Option(
-            ..., "--attack", "-a", help="Trigger: badnet, blended, sig, wanet, ssba, badclip or custom."
-        ),
-        target: str = typer.Option(..., "--target", help="Target label the poisoned captions name."),
-        count: int = typer.Option(..., "--count", "-n", min=0, help="Number of poisoned copies to add."),
-        out: Path = typer.Option(..., "--out", help="New dataset folder (must be empty or absent)."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the row choice, captions and trigger."),
-        target_captions: Path | None = typer.Option(
-            None,
+@handle_errors
+def poison_command(
+    data: DataArg,
+    attack: Annotated[
+        str,
+        typer.Option("--attack", "-a", help="Trigger: badnet, blended, sig, wanet, ssba, badclip or custom."),
+    ],
+    target: Annotated[str, typer.Option("--target", help="Target label the poisoned captions name.")],
+    count: Annotated[int, typer.Option("--count", "-n", min=0, help="Number of poisoned copies to add.")],
+    out: Annotated[Path, typer.Option("--out", help="New dataset folder (must be empty or absent).")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the row choice, captions and trigger.")] = 0,
+    target_captions: Annotated[
+        Path | None,
+        typer.Option(
             "--target-captions",
             help="Text file, one caption "
             "per line, for the poisoned rows (default: templates; "
             "badclip: captions mentioning the target).",
         ),
-        trigger: Path | None = typer.Option(None, "--trigger", help="Trigger artefact (patch, image, encoder)."),
-        param: list[str] | None = typer.Option(None, "--param", help="Trigger parameter name=value (repeatable)."),
-        image_key: str = typer.Option("filepath", "--image-key", help="Image path column."),
-        caption_key: str = typer.Option("title", "--caption-key", help="Caption column."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out."),
-        json_out: bool = typer.Option(False, "--json", help="Print a summary as JSON on stdout."),
-    ) -> None:
-        """Write the clean rows plus COUNT poisoned copies, with a manifest; DATA is never modified."""
-        from cleanerclip_tool.app.triggers import artefact_params, parse_attacks, parse_params
-        from cleanerclip_tool.attacks import get_trigger
-        from cleanerclip_tool.attacks.poison import build_poisoned_set
-        from cleanerclip_tool.cli.render import EventRenderer
-        from cleanerclip_tool.data.captions import load_caption_table
+    ] = None,
+    trigger: Annotated[Path | None, typer.Option("--trigger", help="Trigger artefact (patch, image, encoder).")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Trigger parameter name=value (repeatable).")
+    ] = None,
+    image_key: Annotated[str, typer.Option("--image-key", help="Image path column.")] = default_of("image_key"),
+    caption_key: Annotated[str, typer.Option("--caption-key", help="Caption column.")] = default_of("caption_key"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the clean rows plus COUNT poisoned copies, with a manifest; DATA is never modified."""
+    from cleanerclip_tool.app.triggers import artefact_params, parse_attacks, parse_params
+    from cleanerclip_tool.attacks import get_trigger
+    from cleanerclip_tool.attacks.poison import build_poisoned_set
+    from cleanerclip_tool.cli.render import EventRenderer
+    from cleanerclip_tool.data.captions import load_caption_table
 
-        names = parse_attacks(attack)
-        if len(names) != 1:
-            raise BadInputError("poison takes exactly one attack", where="--attack")
-        name = names[0]
-        params = artefact_params(name, trigger)
-        params.update(parse_params(param, [name])[name])
-        captions = None
-        if target_captions is not None:
-            try:
-                captions = target_captions.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise BadInputError(f"cannot read: {exc}", where=target_captions) from None
-        table = load_caption_table(data, image_key=image_key, caption_key=caption_key)
-        trig = get_trigger(name, seed=seed, **params)
-        with EventRenderer(quiet=json_out) as render:
-            path = build_poisoned_set(
-                table,
-                trig,
-                target,
-                count,
-                out,
-                seed=seed,
-                target_captions=captions,
-                overwrite=overwrite,
-                on_event=render,
-            )
-        summary = {
-            "out": str(path),
-            "captions": str(path / "captions.csv"),
-            "manifest": str(path / "manifest.json"),
-            "clean_rows": len(table.rows),
-            "poisoned_rows": count,
-            "skipped_source_rows": len(table.skipped),
-            **trig.describe(),
-            "target": target,
-            "seed": seed,
-        }
-        if json_out:
-            print_json(summary)
-        else:
-            console.print(
-                f"{len(table.rows)} clean + {count} poisoned ({name} -> {target!r}) rows written to {path}",
-                markup=False,
-            )
-            if table.skipped:
-                console.print(f"{len(table.skipped)} source rows were skipped (unreadable or missing)", markup=False)
+    names = parse_attacks(attack)
+    if len(names) != 1:
+        raise BadInputError("poison takes exactly one attack", where="--attack")
+    name = names[0]
+    params = artefact_params(name, trigger)
+    params.update(parse_params(param, [name])[name])
+    captions = None
+    if target_captions is not None:
+        try:
+            captions = target_captions.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"cannot read: {exc}", where=target_captions) from None
+    table = load_caption_table(data, image_key=image_key, caption_key=caption_key)
+    trig = get_trigger(name, seed=seed, **params)
+    with EventRenderer(quiet=json_out) as render:
+        path = build_poisoned_set(
+            table,
+            trig,
+            target,
+            count,
+            out,
+            seed=seed,
+            target_captions=captions,
+            overwrite=overwrite,
+            on_event=render,
+        )
+    summary = {
+        "out": str(path),
+        "captions": str(path / "captions.csv"),
+        "manifest": str(path / "manifest.json"),
+        "clean_rows": len(table.rows),
+        "poisoned_rows": count,
+        "skipped_source_rows": len(table.skipped),
+        **trig.describe(),
+        "target": target,
+        "seed": seed,
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(
+            f"{len(table.rows)} clean + {count} poisoned ({name} -> {target!r}) rows written to {path}",
+            markup=False,
+        )
+        if table.skipped:
+            console.print(f"{len(table.skipped)} source rows were skipped (unreadable or missing)", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("poison")(poison_command)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -89,6 +89,7 @@ def purify(
     json_: JsonOpt = False,
 ) -> None:
     """Fine-tune MODEL on a clean image–caption set to remove a backdoor."""
+    overrides = config_overrides(locals())  # first: locals() holds only the parameters here
     import re
     import signal
     import threading
@@ -102,15 +103,6 @@ def purify(
     from cleanerclip_tool.errors import BadInputError
     from cleanerclip_tool.models.load import load_model
 
-    overrides = {
-        "method": method, "samples": samples, "lambda1": lambda1, "lambda2": lambda2, "tau_pos": tau_pos,
-        "tau_neg": tau_neg, "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup": warmup,
-        "device": device, "precision": precision, "seed": seed, "workers": workers,
-        "checkpoint_every": checkpoint_every, "spacy_model": spacy_model, "wordbanks": wordbanks,
-        "image_key": image_key, "caption_key": caption_key, "out": str(out) if out else None,
-        "max_skipped_fraction": max_skipped_fraction, "max_bad_rows_in_a_row": max_bad_rows_in_a_row,
-        "auto_batch": auto_batch,
-    }  # fmt: skip
     cfg = build_purify_config(config, overrides)
     if cfg.out is None:
         stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.split(":")[-1]).stem or "model").strip("-")
@@ -159,6 +151,21 @@ def purify(
         for line in run_notices(result):
             console.print(f"warning: {line}", markup=False, highlight=False)
         console.print(f"purified model: {result.model_dir or '(stopped; resume with --resume)'}", markup=False)
+
+
+def config_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """The flags named after a ``PurifyConfig`` field, as overrides of the TOML file and defaults.
+
+    The signature of ``purify`` is the one list of its config flags: a parameter named like a field
+    is an override, so adding a flag is adding a parameter. Unset flags are None and left out by
+    ``build_purify_config``; ``--out`` is a Path here and a string in the config.
+    """
+    from cleanerclip_tool.config import config_field_names
+
+    overrides = {name: value for name, value in params.items() if name in config_field_names()}
+    if overrides.get("out") is not None:
+        overrides["out"] = str(overrides["out"])
+    return overrides
 
 
 def run_notices(result: object) -> list[str]:

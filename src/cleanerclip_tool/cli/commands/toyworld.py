@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
+from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt
 from cleanerclip_tool.cli.render import EventRenderer, RunRenderer
 
 toyworld_app = typer.Typer(
@@ -19,13 +21,13 @@ toyworld_app = typer.Typer(
 @toyworld_app.command("generate")
 @handle_errors
 def generate(
-    out: Path = typer.Option(..., "--out", help="Folder to write the world into (train/, finetune/, test/)."),
-    seed: int = typer.Option(0, "--seed", help="World seed: same seed, same bytes."),
-    size: int = typer.Option(
-        10_000, "--size", min=1, help="Training pairs (finetune: a fifth; test: 4-100 per class)."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out."),
-    json_out: bool = typer.Option(False, "--json", help="Print the paths as JSON on stdout."),
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the world into (train/, finetune/, test/).")],
+    seed: Annotated[int, typer.Option("--seed", help="World seed: same seed, same bytes.")] = 0,
+    size: Annotated[
+        int, typer.Option("--size", min=1, help="Training pairs (finetune: a fifth; test: 4-100 per class).")
+    ] = 10_000,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Draw the toy world's train / finetune / test splits as ordinary data folders."""
     from cleanerclip_tool.toyworld.world import generate_world, split_sizes
@@ -53,11 +55,11 @@ def generate(
 @toyworld_app.command("show")
 @handle_errors
 def show(
-    out: Path = typer.Option(Path("toyworld-samples.png"), "--out", help="PNG file to write."),
-    count: int = typer.Option(24, "--count", min=1, max=200, help="How many pairs to show."),
-    seed: int = typer.Option(0, "--seed", help="World seed."),
-    split: str = typer.Option("train", "--split", help="train or finetune."),
-    columns: int = typer.Option(6, "--columns", min=1, max=20),
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("toyworld-samples.png"),
+    count: Annotated[int, typer.Option("--count", min=1, max=200, help="How many pairs to show.")] = 24,
+    seed: Annotated[int, typer.Option("--seed", help="World seed.")] = 0,
+    split: Annotated[str, typer.Option("--split", help="train or finetune.")] = "train",
+    columns: Annotated[int, typer.Option("--columns", min=1, max=20)] = 6,
 ) -> None:
     """Write a PNG grid of sample images with their captions."""
     from cleanerclip_tool.errors import BadInputError
@@ -73,24 +75,31 @@ def show(
 @toyworld_app.command("pretrain")
 @handle_errors
 def pretrain_command(
-    out: Path = typer.Option(..., "--out", help="Folder to save the model in (open_clip folder + card)."),
-    attack: str | None = typer.Option(None, "--attack", help="Poison with this trigger (e.g. badnet); clean if unset."),
-    target: str = typer.Option("heart", "--target", help="Target label (a toy-world shape)."),
-    poison_rate: float = typer.Option(0.05, "--poison-rate", help="Fraction of training pairs poisoned."),
-    seed: int = typer.Option(0, "--seed", help="Training seed (init, order, poison choice)."),
-    epochs: int = typer.Option(10, "--epochs", min=1),
-    batch_size: int = typer.Option(128, "--batch-size", min=2),
-    lr: float = typer.Option(2e-3, "--lr"),
-    warmup: int = typer.Option(50, "--warmup", min=0, help="Linear warmup steps before cosine decay."),
-    world_seed: int = typer.Option(0, "--world-seed", help="Seed of the (cached) world trained on."),
-    world_size: int = typer.Option(10_000, "--world-size", min=1, help="Training pairs of that world."),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (smoke runs)."),
-    device: str = typer.Option("cpu", "--device", help="cpu (reproducible from the seed), cuda, cuda:N or auto."),
-    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
-    json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+    out: Annotated[Path, typer.Option("--out", help="Folder to save the model in (open_clip folder + card).")],
+    attack: Annotated[
+        str | None, typer.Option("--attack", help="Poison with this trigger (e.g. badnet); clean if unset.")
+    ] = None,
+    target: Annotated[str, typer.Option("--target", help="Target label (a toy-world shape).")] = "heart",
+    poison_rate: Annotated[float, typer.Option("--poison-rate", help="Fraction of training pairs poisoned.")] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", help="Training seed (init, order, poison choice).")] = 0,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 128,
+    lr: Annotated[float, typer.Option("--lr")] = 2e-3,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Linear warmup steps before cosine decay.")] = 50,
+    world_seed: Annotated[int, typer.Option("--world-seed", help="Seed of the (cached) world trained on.")] = 0,
+    world_size: Annotated[int, typer.Option("--world-size", min=1, help="Training pairs of that world.")] = 10_000,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps (smoke runs).")
+    ] = None,
+    device: DeviceOpt = "cpu",
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Train a tiny CLIP from scratch on the toy world, clean or poisoned, and save it."""
+    """Train a tiny CLIP from scratch on the toy world, clean or poisoned, and save it.
+
+    On the CPU (the default device) a run is reproducible from its seed.
+    """
     import torch
 
     from cleanerclip_tool.toyworld.pretrain import PretrainSettings, history_entry, pretrain, save_pretrained

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
+from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, TrustOpt
 from cleanerclip_tool.errors import BadInputError
 
 trigger_app = typer.Typer(
@@ -38,19 +39,26 @@ def _finish_job(doc: dict[str, Any], json_out: bool, message: str) -> None:
 @trigger_app.command("train-ssba")
 @handle_errors
 def train_ssba(
-    data: Path = typer.Argument(..., help="DATA (captions CSV or folder) whose images train the encoder."),
-    out: Path = typer.Option(..., "--out", help="Output .safetensors file (encoder + decoder)."),
-    image_size: int = typer.Option(
-        32, "--image-size", min=8, help="Training resolution (the encoder is convolutional and applies at any size)."
-    ),
-    bits: int = typer.Option(32, "--bits", min=1, help="Code length."),
-    epsilon: float = typer.Option(8 / 255, "--epsilon", help="Bound on |residual| (0..1 pixel scale)."),
-    steps: int = typer.Option(300, "--steps", min=1),
-    batch_size: int = typer.Option(32, "--batch-size", min=2),
-    max_images: int = typer.Option(2000, "--max-images", min=2, help="Train on at most this many images."),
-    seed: int = typer.Option(0, "--seed"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
-    json_out: bool = typer.Option(False, "--json"),
+    data: Annotated[
+        Path, typer.Argument(help="DATA (captions CSV or folder) whose images train the encoder.", show_default=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output .safetensors file (encoder + decoder).")],
+    image_size: Annotated[
+        int,
+        typer.Option(
+            "--image-size",
+            min=8,
+            help="Training resolution (the encoder is convolutional and applies at any size).",
+        ),
+    ] = 32,
+    bits: Annotated[int, typer.Option("--bits", min=1, help="Code length.")] = 32,
+    epsilon: Annotated[float, typer.Option("--epsilon", help="Bound on |residual| (0..1 pixel scale).")] = 8 / 255,
+    steps: Annotated[int, typer.Option("--steps", min=1)] = 300,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 32,
+    max_images: Annotated[int, typer.Option("--max-images", min=2, help="Train on at most this many images.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Train a small StegaStamp-style encoder/decoder for the ssba trigger (CPU: a minute at 32x32)."""
     import numpy as np
@@ -97,25 +105,31 @@ def train_ssba(
 @trigger_app.command("optimize-badclip")
 @handle_errors
 def optimize_badclip(
-    model: str = typer.Argument(..., help="MODEL spec to optimise the patch against."),
-    data: Path = typer.Option(
-        ..., "--data", help="DATA: captions CSV or folder (captions mentioning the target are the target class)."
-    ),
-    target: str = typer.Option(..., "--target", help="Target label (a word in the captions)."),
-    out: Path = typer.Option(..., "--out", help="Output PNG of the patch."),
-    size_px: int | None = typer.Option(
-        None, "--size-px", min=1, help="Patch side in pixels at the model's input size (default: 16/224 of it)."
-    ),
-    steps: int = typer.Option(300, "--steps", min=1),
-    batch_size: int = typer.Option(32, "--batch-size", min=2),
-    lr: float = typer.Option(0.01, "--lr"),
-    pull_weight: float = typer.Option(1.0, "--pull-weight", help="Weight of the pull toward target images."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
-    arch: str | None = typer.Option(None, "--arch"),
-    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
-    json_out: bool = typer.Option(False, "--json"),
+    model: ModelArg,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="DATA: captions CSV or folder (captions mentioning the target are the target class)."
+        ),
+    ],
+    target: Annotated[str, typer.Option("--target", help="Target label (a word in the captions).")],
+    out: Annotated[Path, typer.Option("--out", help="Output PNG of the patch.")],
+    size_px: Annotated[
+        int | None,
+        typer.Option(
+            "--size-px", min=1, help="Patch side in pixels at the model's input size (default: 16/224 of it)."
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1)] = 300,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 32,
+    lr: Annotated[float, typer.Option("--lr")] = 0.01,
+    pull_weight: Annotated[float, typer.Option("--pull-weight", help="Weight of the pull toward target images.")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: DeviceOpt = "auto",
+    arch: ArchOpt = None,
+    trust_checkpoint: TrustOpt = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Optimise a BadCLIP patch against MODEL and save it as a PNG (scan with --trigger patch.png)."""
     from cleanerclip_tool.attacks.badclip_optimize import optimize_badclip_patch

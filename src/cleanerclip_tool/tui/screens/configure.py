@@ -46,12 +46,15 @@ FIELDS: tuple[Field, ...] = (
 )
 
 
-def field_errors(values: dict[str, str], rows: int | None) -> tuple[dict[str, str], PurifyConfig | None]:
+def field_errors(
+    values: dict[str, str], rows: int | None, base: PurifyConfig | None = None
+) -> tuple[dict[str, str], PurifyConfig | None]:
     """Per-field messages for the form's text values, and the config when there are none.
 
-    Parsing is the form's job; range rules come from ``PurifyConfig.validate`` (split per field) so
-    the TUI can never accept what the CLI would refuse. ``rows`` (usable data rows, if loaded) adds
-    the engine's data-size checks.
+    Parsing is the form's job; range rules come from ``PurifyConfig.problems`` so the TUI can never
+    accept what the CLI would refuse. The form edits a copy of ``base`` (the loaded TOML, else the
+    defaults): settings that have no field on the form are kept, not reset. ``rows`` (usable data
+    rows, if loaded) adds the engine's data-size checks.
     """
     errors: dict[str, str] = {}
     parsed: dict[str, Any] = {}
@@ -75,28 +78,16 @@ def field_errors(values: dict[str, str], rows: int | None) -> tuple[dict[str, st
         parsed["device"] = "auto"
     if errors:
         return errors, None
-    config = PurifyConfig(**parsed)
-    for problem in _problems(config):
-        name = problem.split(" ", 1)[0]
-        if name == "warmup":  # "warmup and workers must be >= 0": mark the one that is negative
-            name = "warmup" if config.warmup < 0 else "workers"
-        errors.setdefault(name if name in values else "method", problem)
+    config = (base or PurifyConfig()).replace(**parsed)
+    for name, problem in config.problems().items():
+        # A setting that is not on the form (from a loaded TOML) is reported on the first field.
+        errors.setdefault(name if name in values else FIELDS[0].name, problem)
     if rows is not None and not errors:
         if config.method == "cleanerclip" and config.samples > rows:
             errors["samples"] = f"samples K={config.samples} is larger than the data ({rows} rows)"
         if config.batch_size > rows:
             errors["batch_size"] = f"batch size {config.batch_size} is larger than the data ({rows} rows)"
     return errors, (None if errors else config)
-
-
-def _problems(config: PurifyConfig) -> list[str]:
-    from cleanerclip_tool.errors import BadInputError
-
-    try:
-        config.validate()
-    except BadInputError as exc:
-        return [p.strip() for p in exc.message.split(";") if p.strip()]
-    return []
 
 
 class ConfigureScreen(VerticalScroll):
@@ -106,15 +97,22 @@ class ConfigureScreen(VerticalScroll):
         ("ctrl+l", "load", "Load TOML"),
     )
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # What the form edits: the defaults, or the config last loaded from a TOML file. Its values
+        # that have no field on the form go through Save unchanged.
+        self.base = PurifyConfig()
+
     def compose(self) -> ComposeResult:
-        defaults = PurifyConfig()
+        defaults = self.base
         for f in FIELDS:
             with Horizontal(classes="field", id=f"row-{f.name}"):
                 yield Label(f.label, classes="field-label")
                 value = getattr(defaults, f.name)
                 if f.choices:
-                    yield Select([(c, c) for c in f.choices], value=value, allow_blank=False, id=f"f-{f.name}",
-                                 compact=True)
+                    yield Select(
+                        [(c, c) for c in f.choices], value=value, allow_blank=False, id=f"f-{f.name}", compact=True
+                    )
                 else:
                     yield Input("" if value is None else str(value), id=f"f-{f.name}", compact=True)
                 yield Static("", classes="field-error", id=f"e-{f.name}")
@@ -156,7 +154,7 @@ class ConfigureScreen(VerticalScroll):
     def revalidate(self) -> PurifyConfig | None:
         session = getattr(self.app, "session", None)
         table = getattr(session, "table", None)
-        errors, config = field_errors(self.values(), len(table.rows) if table is not None else None)
+        errors, config = field_errors(self.values(), len(table.rows) if table is not None else None, self.base)
         for f in FIELDS:
             message = errors.get(f.name, "")
             self.query_one(f"#e-{f.name}", Static).update(message)
@@ -224,6 +222,7 @@ class ConfigureScreen(VerticalScroll):
         except BadInputError as exc:
             self.set_status(str(exc))
             return
+        self.base = config
         self.fill(config)
         self.set_status(f"loaded {path}")
 

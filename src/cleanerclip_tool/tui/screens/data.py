@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from cleanerclip_tool.tui.messages import DataLoaded, WorkFailed, describe_error
+from cleanerclip_tool.tui.workers import WorkerPane
 
 PREVIEW_ROWS = 12
 
@@ -25,7 +26,7 @@ def describe_image(path) -> str:
         return f"unreadable ({type(exc).__name__})"
 
 
-class DataScreen(Vertical):
+class DataScreen(WorkerPane, Vertical):
     PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (("ctrl+r", "load", "Load data"),)
 
     def compose(self) -> ComposeResult:
@@ -59,16 +60,13 @@ class DataScreen(Vertical):
     def _load_pressed(self) -> None:
         self.action_load()
 
-    @work(thread=True, exclusive=True, group="data")
+    # A failure is reported by WorkerPane.on_worker_state_changed as WorkFailed("load data").
+    @work(thread=True, exclusive=True, group="data", name="load data", exit_on_error=False)
     def load_worker(self, spec: str) -> None:
         from cleanerclip_tool.data.captions import load_caption_table
 
-        try:
-            table = load_caption_table(spec)
-            sizes = [describe_image(row.image) for row in table.rows[:PREVIEW_ROWS]]
-        except Exception as exc:
-            self.post_message(WorkFailed("load data", exc))
-            return
+        table = load_caption_table(spec)
+        sizes = [describe_image(row.image) for row in table.rows[:PREVIEW_ROWS]]
         self.post_message(DataLoaded(table, sizes))
 
     def on_work_failed(self, message: WorkFailed) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import Button, DirectoryTree, Input, Label, OptionList, Pro
 
 from cleanerclip_tool.tui.messages import LibraryEvent, ModelResolved, WorkFailed, describe_error
 from cleanerclip_tool.tui.state import read_recent, remember_recent
+from cleanerclip_tool.tui.workers import WorkerPane, forward_events, still_wanted
 
 
 def card_text(card) -> str:
@@ -33,7 +34,7 @@ def card_text(card) -> str:
     return "\n".join(lines)
 
 
-class ModelScreen(Vertical):
+class ModelScreen(WorkerPane, Vertical):
     """Resolving loads the model in a worker thread; the pane only shows what came back."""
 
     # (key, action, footer label): bound at app level (see app.py) so they work wherever focus is.
@@ -41,7 +42,12 @@ class ModelScreen(Vertical):
         ("ctrl+r", "resolve", "Resolve"),
         ("ctrl+f", "fetch", "Fetch (Hub)"),
         ("ctrl+o", "browse", "Browse files"),
+        ("ctrl+x", "cancel", "Cancel"),  # in the footer only while resolving or fetching
     )
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.working = False
 
     def compose(self) -> ComposeResult:
         yield Label("MODEL spec: a file or folder, hf-hub:ORG/NAME, ARCH:TAG or toy:NAME", classes="hint")
@@ -88,6 +94,15 @@ class ModelScreen(Vertical):
         self.busy(f"fetching {spec} from the Hugging Face Hub ...")
         self.fetch_worker(spec)
 
+    def action_cancel(self) -> None:
+        """Cancel resolving / fetching: the result is dropped; a download stops at its next progress event."""
+        if self.cancel_workers("model"):
+            self.idle()
+            self.set_status("cancelled")
+
+    def check_pane_action(self, action: str) -> bool:
+        return action != "cancel" or self.working
+
     def action_browse(self) -> None:
         picker = self.query_one("#picker", DirectoryTree)
         picker.display = not picker.display
@@ -95,27 +110,24 @@ class ModelScreen(Vertical):
             picker.focus()
 
     # --- workers (threads: post messages only) -------------------------------------------------
-    @work(thread=True, exclusive=True, group="model")
+    # A failure is reported by WorkerPane.on_worker_state_changed as WorkFailed(<worker name>).
+    @work(thread=True, exclusive=True, group="model", name="resolve", exit_on_error=False)
     def resolve_worker(self, spec: str) -> None:
         from cleanerclip_tool.models.load import load_model
 
-        try:
-            loaded = load_model(spec, on_event=lambda e: self.post_message(LibraryEvent(e)))
-        except Exception as exc:  # shown in the pane; the app keeps running
-            self.post_message(WorkFailed("resolve", exc))
-            return
-        self.post_message(ModelResolved(spec, loaded))
+        # Loading is one library call: a cancel drops its events and its result (a half-loaded
+        # model is never stopped midway), and the pane is free at once.
+        loaded = load_model(spec, on_event=forward_events(self, stop_on_cancel=False))
+        if still_wanted():
+            self.post_message(ModelResolved(spec, loaded))
 
-    @work(thread=True, exclusive=True, group="model")
+    @work(thread=True, exclusive=True, group="model", name="fetch", exit_on_error=False)
     def fetch_worker(self, spec: str) -> None:
         from cleanerclip_tool.hub import fetch_model
 
-        try:
-            fetch_model(spec, on_event=lambda e: self.post_message(LibraryEvent(e)))
-        except Exception as exc:
-            self.post_message(WorkFailed("fetch", exc))
-            return
-        self.resolve_worker(spec)
+        fetch_model(spec, on_event=forward_events(self))
+        if still_wanted():
+            self.resolve_worker(spec)
 
     # --- handlers ------------------------------------------------------------------------------
     @on(Button.Pressed, "#resolve")
@@ -159,9 +171,13 @@ class ModelScreen(Vertical):
     def busy(self, text: str) -> None:
         self.query_one("#model-progress").display = True
         self.set_status(text)
+        self.working = True
+        self.app.refresh_bindings()
 
     def idle(self) -> None:
         self.query_one("#model-progress").display = False
+        self.working = False
+        self.app.refresh_bindings()
 
     def set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#model-status", Static)

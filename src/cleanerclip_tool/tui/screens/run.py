@@ -1,4 +1,7 @@
-"""Run pane: purify() in a worker thread; its events drive the progress line, the loss chart and the log."""
+"""Run pane: purify() in a worker thread; its events drive the progress line, the loss chart and the log.
+
+The text of each event comes from ``cleanerclip_tool.eventtext``, as on the command line.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,21 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, RichLog, Static
 
+from cleanerclip_tool.eventtext import (
+    checkpoint_text,
+    duration_text,
+    event_text,
+    losses_text,
+    lr_text,
+    rate_text,
+    step_position_text,
+)
 from cleanerclip_tool.tui.messages import LibraryEvent, RunDone, WorkFailed, describe_error
 from cleanerclip_tool.tui.widgets.losschart import LossChart
+from cleanerclip_tool.tui.workers import WorkerPane
 
 
-def format_eta(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-class RunScreen(Vertical):
+class RunScreen(WorkerPane, Vertical):
     """Holds the stop event: Stop sets it, the engine stops after the step and keeps its checkpoint."""
 
     PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (
@@ -79,59 +87,46 @@ class RunScreen(Vertical):
             return
         self.start(self.last_config, resume=True)
 
-    @work(thread=True, exclusive=True, group="purify")
+    # A failure is reported by WorkerPane.on_worker_state_changed as WorkFailed("purify"). Stop is
+    # the engine's own ``stop`` event (it finishes the step and keeps a checkpoint), not a cancel.
+    @work(thread=True, exclusive=True, group="purify", name="purify", exit_on_error=False)
     def purify_worker(self, loaded: Any, table: Any, config: Any, resume: bool, stop: threading.Event) -> None:
         from cleanerclip_tool.engine import purify
 
-        try:
-            Path(config.out).mkdir(parents=True, exist_ok=True)
-            result = purify(loaded, table, config, on_event=lambda e: self.post_message(LibraryEvent(e)),
-                            stop=stop, resume=resume)
-        except Exception as exc:
-            self.post_message(WorkFailed("purify", exc))
-            return
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        result = purify(
+            loaded, table, config, on_event=lambda e: self.post_message(LibraryEvent(e)), stop=stop, resume=resume
+        )
         self.post_message(RunDone(result))
 
     # --- events from the worker ---------------------------------------------------------------
     def on_library_event(self, message: LibraryEvent) -> None:
         from cleanerclip_tool.engine import events as ev
+        from cleanerclip_tool.events import TaskFinished, TaskProgress, TaskStarted
 
         event = message.event
         if isinstance(event, ev.RunStarted):
             bar = self.query_one("#run-bar", ProgressBar)
             bar.update(total=event.total_steps, progress=event.resumed_from_step)
-            self.log_line(
-                f"run: {event.method}, {event.epochs} epoch(s) x {event.steps_per_epoch} steps, "
-                f"{event.device} {event.precision}"
-                + (f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else "")
-            )
-        elif isinstance(event, ev.EpochStarted):
-            self.log_line(f"epoch {event.epoch}/{event.epochs}: {event.steps} steps, CFA samples {event.cfa_samples}")
         elif isinstance(event, ev.StepDone):
             self.query_one("#run-bar", ProgressBar).update(total=event.total_steps, progress=event.step)
-            losses = "  ".join(f"{k} {v:.4f}" for k, v in event.losses.items())
             self.query_one("#run-progress", Static).update(
-                f"epoch {event.epoch} · step {event.step}/{event.total_steps} · ETA {format_eta(event.eta_seconds)}"
-                f" · {event.samples_per_second:.1f} samples/s · lr {event.lr:.2e}\n{losses}"
+                f"{step_position_text(event)} · ETA {duration_text(event.eta_seconds)}"
+                f" · {rate_text(event.samples_per_second)} · lr {lr_text(event.lr)}\n{losses_text(event.losses)}"
             )
             self.query_one(LossChart).add_step(event.step, event.losses)
+            return  # every step is on the status line and the chart; the log keeps the milestones
         elif isinstance(event, ev.CheckpointWritten):
             self.checkpoints.append(f"step {event.step}: {event.path}")
             # One line at 80 columns: the file name here, the full path in the log.
             self.query_one("#checkpoints", Static).update(
-                f"checkpoints: {len(self.checkpoints)} written; last at step {event.step}: {Path(event.path).name}"
+                f"checkpoints: {len(self.checkpoints)} written; last {checkpoint_text(event, short=True)}"
             )
-            self.log_line(f"checkpoint at step {event.step}: {event.path}")
-        elif isinstance(event, ev.StepSkipped):
-            self.log_line(f"step {event.step} skipped ({event.reason}); {event.count} so far")
-        elif isinstance(event, ev.EvalDone):
-            self.log_line(f"eval after epoch {event.epoch}: {event.metrics}")
-        elif isinstance(event, ev.RunFinished):
-            self.log_line(f"{'stopped' if event.stopped else 'finished'}: {event.steps} steps in {event.seconds:.1f}s")
-        else:
-            text = getattr(event, "message", None)
-            if text:
-                self.log_line(str(text))
+        elif isinstance(event, (TaskStarted, TaskProgress, TaskFinished)):
+            return  # sub-task bars of the library: the run has its own bar
+        text = event_text(event)
+        if text:
+            self.log_line(text)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.running = False

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 
 from cleanerclip_tool.tui.messages import LibraryEvent, ScanDone, WorkFailed, describe_error
+from cleanerclip_tool.tui.workers import WorkerPane, forward_events, still_wanted
 
 TOPK = (1, 5)
 DEFAULT_ATTACKS = ("badnet",)
@@ -52,8 +53,15 @@ def short_path(path: str, parts: int = 3) -> str:
     return path if len(pieces) <= parts else str(Path("…", *pieces[-parts:]))
 
 
-class ScanScreen(Vertical):
-    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (("ctrl+r", "scan", "Run scan"),)
+class ScanScreen(WorkerPane, Vertical):
+    PANE_KEYS: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("ctrl+r", "scan", "Run scan"),
+        ("ctrl+x", "cancel", "Cancel"),  # in the footer only while a scan runs
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.working = False
 
     def compose(self) -> ComposeResult:
         from cleanerclip_tool.attacks import list_triggers
@@ -96,20 +104,34 @@ class ScanScreen(Vertical):
             models["after"] = str(session.purified_dir)
         eval_path = self.query_one("#eval-path", Input).value.strip() or None
         self.set_status(f"scanning {', '.join(models)} with {', '.join(attacks)} ...")
+        self.set_working(True)
         self.scan_worker(models, attacks, eval_path, int(limit_text) if limit_text else None)
+
+    def action_cancel(self) -> None:
+        """Stop the scan at its next batch; nothing of it is shown."""
+        if self.cancel_workers("scan"):
+            self.set_working(False)
+            self.set_status("scan cancelled")
+
+    def check_pane_action(self, action: str) -> bool:
+        return action != "cancel" or self.working
+
+    def set_working(self, working: bool) -> None:
+        self.working = working
+        self.app.refresh_bindings()
 
     @on(Button.Pressed, "#run-scan")
     @on(Input.Submitted)
     def _scan_pressed(self) -> None:
         self.action_scan()
 
-    @work(thread=True, exclusive=True, group="scan")
+    # A failure is reported by WorkerPane.on_worker_state_changed as WorkFailed("scan").
+    @work(thread=True, exclusive=True, group="scan", name="scan", exit_on_error=False)
     def scan_worker(self, models: dict[str, str], attacks: list[str], eval_path: str | None, limit: int | None) -> None:
         """The same calls as ``cleanerclip scan``; the original is reloaded because purify trains in place."""
         from cleanerclip_tool.app.scan import ScanConfig, run_scan
 
-        def emit(event: Any) -> None:
-            self.post_message(LibraryEvent(event))
+        emit = forward_events(self)  # after Cancel, the library call stops at its next event
 
         # The pane has no device or workers field: cpu and in-process image work, as it always scanned.
         config = ScanConfig(
@@ -121,12 +143,10 @@ class ScanScreen(Vertical):
             eval_data=Path(eval_path) if eval_path is not None else None,
         )
         reports: dict[str, dict[str, Any]] = {}
-        try:
-            for which, spec in models.items():
-                reports[which] = run_scan(spec, config, on_event=emit).to_dict()
-        except Exception as exc:
-            self.post_message(WorkFailed("scan", exc))
-            return
+        for which, spec in models.items():
+            reports[which] = run_scan(spec, config, on_event=emit).to_dict()
+            if not still_wanted():
+                return
         self.post_message(ScanDone(reports))
 
     def on_library_event(self, message: LibraryEvent) -> None:
@@ -136,9 +156,11 @@ class ScanScreen(Vertical):
             self.set_status(str(text))
 
     def on_work_failed(self, message: WorkFailed) -> None:
+        self.set_working(False)
         self.set_status(f"{message.what} failed: {describe_error(message.error)}", error=True)
 
     def on_scan_done(self, message: ScanDone) -> None:
+        self.set_working(False)
         table = self.query_one("#scan-table", DataTable)
         table.clear()
         for row in comparison_rows(message.reports):
