@@ -22,6 +22,7 @@ import torch
 from cleanerclip_tool.config import PurifyConfig
 from cleanerclip_tool.data.captions import CaptionTable, SkippedRow, write_skipped_csv
 from cleanerclip_tool.data.dataset import EpochSampler, PurifyDataset
+from cleanerclip_tool.devices import resolve_device
 from cleanerclip_tool.engine import checkpoint as ckpt
 from cleanerclip_tool.engine import step as engine_step
 from cleanerclip_tool.engine.distributed import DistInfo, all_reduce_flag, barrier, init_distributed, merge_dicts
@@ -48,16 +49,6 @@ EvalHook = Callable[[torch.nn.Module, int], dict[str, Any]]
 BatchOutcome = Literal["trained", "skipped", "out_of_memory"]
 
 
-def resolve_device(name: str, dist: DistInfo) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise BadInputError("--device cuda asked for, but no CUDA device is available", where="--device")
-        return torch.device("cuda", dist.local_rank) if name == "cuda" else torch.device(name)
-    return torch.device(name)
-
-
 def purify(
     loaded: Any,
     data: CaptionTable,
@@ -78,7 +69,7 @@ def purify(
     dist = init_distributed("cuda" if on_cuda else "cpu")
     _check_data_fits(config, data, len(rows), dist)
 
-    device = resolve_device(config.device, dist)
+    device = torch.device(resolve_device(config.device, dist.local_rank))
     emit = on_event if dist.is_main else ignore_event
     if config.precision == "amp" and device.type != "cuda":
         emit(Info("precision 'amp' runs in fp32 on the CPU"))
