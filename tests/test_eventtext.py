@@ -16,7 +16,7 @@ from cleanerclip_tool.engine.events import (
     StepDone,
     StepSkipped,
 )
-from cleanerclip_tool.events import Info, TaskFinished, TaskProgress, TaskStarted, Warning
+from cleanerclip_tool.events import Info, TaskFinished, TaskProgress, TaskStarted, WarningEvent
 from cleanerclip_tool.eventtext import (
     checkpoint_text,
     duration_text,
@@ -75,7 +75,7 @@ def test_each_training_event_has_its_line() -> None:
 
 def test_messages_and_tasks() -> None:
     assert event_text(Info("hello")) == "hello"
-    assert event_text(Warning("careful")) == "warning: careful"
+    assert event_text(WarningEvent("careful")) == "warning: careful"
     assert event_text(TaskStarted("scan", total=3, description="scanning")) == "scanning"
     assert event_text(TaskProgress("scan", 1, 3, {"ba": 0.5})) == "scan 1/3  ba 0.5"
     assert event_text(TaskFinished("scan")) is None

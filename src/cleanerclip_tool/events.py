@@ -25,7 +25,7 @@ class Info(Event):
 
 
 @dataclass(frozen=True)
-class Warning(Event):
+class WarningEvent(Event):
     """Something the user should know that did not stop the job."""
 
     message: str

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cleanerclip_tool.events import Event, Info, TaskProgress, TaskStarted, Warning
+from cleanerclip_tool.events import Event, Info, TaskProgress, TaskStarted, WarningEvent
 
 if TYPE_CHECKING:  # importing the engine package imports torch: only where training events exist
     from cleanerclip_tool.engine.events import (
@@ -134,7 +134,7 @@ def event_text(event: Event) -> str | None:
         return f"eval {eval_text(event)}"
     if isinstance(event, RunFinished):
         return f"done: {run_finished_text(event)}"
-    if isinstance(event, Warning):  # before Info-like events: BatchSizeLowered is a Warning with fields
+    if isinstance(event, WarningEvent):  # before Info-like events: BatchSizeLowered is a WarningEvent with fields
         return f"warning: {event.message}"
     if isinstance(event, Info):
         return event.message

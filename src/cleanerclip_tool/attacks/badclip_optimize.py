@@ -32,7 +32,15 @@ from cleanerclip_tool.attacks.poison import TARGET_TEMPLATES, mentions
 from cleanerclip_tool.data.captions import CaptionTable
 from cleanerclip_tool.data.images import open_rgb
 from cleanerclip_tool.errors import BadInputError, DataError
-from cleanerclip_tool.events import EventCallback, Info, TaskFinished, TaskProgress, TaskStarted, Warning, ignore_event
+from cleanerclip_tool.events import (
+    EventCallback,
+    Info,
+    TaskFinished,
+    TaskProgress,
+    TaskStarted,
+    WarningEvent,
+    ignore_event,
+)
 
 
 @dataclass
@@ -110,14 +118,22 @@ def optimize_badclip_patch(
         other_rows = [other_rows[i] for i in sorted(rng.choice(len(other_rows), max_images, replace=False))]
     captions = [r.caption for r in target_rows] or [t.format(target) for t in TARGET_TEMPLATES]
     if not target_rows:
-        on_event(Warning(f"no caption mentions {target!r}: using template captions and the text anchor"))
-    on_event(Info(f"optimising a BadCLIP patch for {target!r}: {len(other_rows)} source images, "
-                  f"{len(target_rows)} target rows"))
+        on_event(WarningEvent(f"no caption mentions {target!r}: using template captions and the text anchor"))
+    on_event(
+        Info(
+            f"optimising a BadCLIP patch for {target!r}: {len(other_rows)} source images, "
+            f"{len(target_rows)} target rows"
+        )
+    )
 
     images = _to_tensor([open_rgb(r.image) for r in other_rows], image_size).to(device)
     with torch.no_grad():
-        text = torch.cat([F.normalize(model.encode_text(loaded.tokenizer(captions[i : i + 256]).to(device)).float(),
-                                      dim=-1) for i in range(0, len(captions), 256)])
+        text = torch.cat(
+            [
+                F.normalize(model.encode_text(loaded.tokenizer(captions[i : i + 256]).to(device)).float(), dim=-1)
+                for i in range(0, len(captions), 256)
+            ]
+        )
         if target_rows:
             chosen = target_rows[:max_images]
             target_images = _to_tensor([open_rgb(r.image) for r in chosen], image_size).to(device)
@@ -159,8 +175,14 @@ def optimize_badclip_patch(
             patch.clamp_(0.0, 1.0)
         loss_value = float(loss.detach())
         if step % 10 == 0 or step == steps:
-            on_event(TaskProgress("optimize-badclip", step, steps,
-                                  {"loss": round(loss_value, 4), "pull": round(float(pull.detach()), 4)}))
+            on_event(
+                TaskProgress(
+                    "optimize-badclip",
+                    step,
+                    steps,
+                    {"loss": round(loss_value, 4), "pull": round(float(pull.detach()), 4)},
+                )
+            )
     with torch.no_grad():
         sims = []
         for i in range(0, images.shape[0], 256):
@@ -173,5 +195,6 @@ def optimize_badclip_patch(
     Image.fromarray(array, mode="RGB").save(out, format="PNG")
     seconds = time.perf_counter() - started
     on_event(TaskFinished("optimize-badclip", {"loss": loss_value, "target_similarity": target_sim}))
-    return BadCLIPPatchResult(out, side, steps, seconds, loss_value, target_sim, clean_sim, len(target_rows),
-                              len(other_rows))
+    return BadCLIPPatchResult(
+        out, side, steps, seconds, loss_value, target_sim, clean_sim, len(target_rows), len(other_rows)
+    )

@@ -25,7 +25,15 @@ from cleanerclip_tool.attacks.base import Trigger, file_sha256
 from cleanerclip_tool.data.captions import CaptionTable, is_inside
 from cleanerclip_tool.data.images import open_rgb
 from cleanerclip_tool.errors import BadInputError, DataError
-from cleanerclip_tool.events import EventCallback, Info, TaskFinished, TaskProgress, TaskStarted, Warning, ignore_event
+from cleanerclip_tool.events import (
+    EventCallback,
+    Info,
+    TaskFinished,
+    TaskProgress,
+    TaskStarted,
+    WarningEvent,
+    ignore_event,
+)
 
 #: Captions of the target label for template-style poisoning (CleanCLIP draws them from templates).
 TARGET_TEMPLATES: tuple[str, ...] = (
@@ -47,8 +55,9 @@ def mentions(caption: str, target: str) -> bool:
     return re.search(rf"\b{re.escape(target.lower())}\b", caption.lower()) is not None
 
 
-def target_caption_pool(table: CaptionTable, trigger: Trigger, target: str,
-                        target_captions: Sequence[str] | None, on_event: EventCallback) -> tuple[list[str], str]:
+def target_caption_pool(
+    table: CaptionTable, trigger: Trigger, target: str, target_captions: Sequence[str] | None, on_event: EventCallback
+) -> tuple[list[str], str]:
     """The captions poisoned rows draw from, and where they came from."""
     if target_captions is not None:
         pool = [c.strip() for c in target_captions if c.strip()]
@@ -59,14 +68,15 @@ def target_caption_pool(table: CaptionTable, trigger: Trigger, target: str,
         pool = [c for c in table.captions if mentions(c, target)]
         if pool:
             return pool, "natural captions mentioning the target"
-        on_event(Warning(f"no caption mentions {target!r}; badclip falls back to template captions"))
+        on_event(WarningEvent(f"no caption mentions {target!r}; badclip falls back to template captions"))
     return [t.format(target) for t in TARGET_TEMPLATES], "templates"
 
 
 def _check_out_dir(out_dir: Path, table: CaptionTable, overwrite: bool) -> None:
     if is_inside(out_dir, table.root) or is_inside(table.root, out_dir):
-        raise BadInputError("the output folder must lie outside the source data folder (and not contain it)",
-                            where=out_dir)
+        raise BadInputError(
+            "the output folder must lie outside the source data folder (and not contain it)", where=out_dir
+        )
     if out_dir.exists():
         if not out_dir.is_dir():
             raise BadInputError("output exists and is not a folder", where=out_dir)
@@ -132,8 +142,16 @@ def build_poisoned_set(
         rows.append((rel, caption, 1))
         digest = source_hashes.get(str(row.image)) or file_sha256(row.image)
         source_hashes[str(row.image)] = digest
-        poisoned.append({"out": rel, "caption": caption, "source_line": row.line, "source": row.relpath,
-                         "source_sha256": digest, "trigger_index": k})
+        poisoned.append(
+            {
+                "out": rel,
+                "caption": caption,
+                "source_line": row.line,
+                "source": row.relpath,
+                "source_sha256": digest,
+                "trigger_index": k,
+            }
+        )
         if k % 100 == 0:
             on_event(TaskProgress("poison", len(table.rows) + k, total))
 
@@ -149,8 +167,12 @@ def build_poisoned_set(
         "seed": seed,
         "trigger_seed": trigger.seed,
         "target_captions": pool_source,
-        "source": {"csv": str(table.csv_path), "csv_sha256": file_sha256(table.csv_path),
-                   "rows": len(table.rows), "skipped": len(table.skipped)},
+        "source": {
+            "csv": str(table.csv_path),
+            "csv_sha256": file_sha256(table.csv_path),
+            "rows": len(table.rows),
+            "skipped": len(table.skipped),
+        },
         "clean_rows": len(table.rows),
         "poisoned_rows": poisoned,
         "captions_sha256": hashlib.sha256((out_dir / CAPTIONS_NAME).read_bytes()).hexdigest(),

@@ -10,13 +10,13 @@ import time
 from typing import Any
 
 from cleanerclip_tool.cli.common import console
-from cleanerclip_tool.events import Event, Info, Warning
+from cleanerclip_tool.events import Event, Info, WarningEvent
 from cleanerclip_tool.eventtext import eval_text, losses_text, metrics_text, rate_text, step_text
 
 
 def print_event(event: Event) -> None:
     """The simple renderer: messages as lines; progress events are left to live displays."""
-    if isinstance(event, Warning):
+    if isinstance(event, WarningEvent):
         console.print(f"[yellow]warning:[/] {event.message}", markup=True, highlight=False)
     elif isinstance(event, Info):
         console.print(event.message, markup=False, highlight=False)
@@ -52,7 +52,7 @@ class EventRenderer:
         self.progress.stop()
 
     def __call__(self, event: Any) -> None:
-        from cleanerclip_tool.events import Info, TaskFinished, TaskProgress, TaskStarted, Warning
+        from cleanerclip_tool.events import Info, TaskFinished, TaskProgress, TaskStarted, WarningEvent
 
         if isinstance(event, TaskStarted):
             self.tasks[event.task] = self.progress.add_task(
@@ -67,7 +67,7 @@ class EventRenderer:
             else:
                 task = self.progress.tasks[self.tasks[event.task]]
                 self.progress.update(self.tasks[event.task], completed=task.total or task.completed)
-        elif isinstance(event, Warning):
+        elif isinstance(event, WarningEvent):
             console.print(f"[yellow]warning:[/] {event.message}", markup=True, highlight=False)
         elif isinstance(event, Info) and not self.quiet:
             console.print(event.message, markup=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cleanerclip_tool.events import Event, Warning
+from cleanerclip_tool.events import Event, WarningEvent
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class StepSkipped(Event):
 
 
 @dataclass(frozen=True)
-class BatchSizeLowered(Warning):
-    """``--auto-batch`` lowered the batch after running out of memory. A ``Warning`` (any renderer
+class BatchSizeLowered(WarningEvent):
+    """``--auto-batch`` lowered the batch after running out of memory. A ``WarningEvent`` (any renderer
     shows its message) because the contrastive objective changed: fewer in-batch negatives."""
 
     step: int

@@ -42,7 +42,7 @@ from cleanerclip_tool.engine.samples import augmented_captions, subcaption_token
 from cleanerclip_tool.engine.schedule import lr_at
 from cleanerclip_tool.engine.state import TrainState
 from cleanerclip_tool.errors import BadInputError, DataError, JobFailedError
-from cleanerclip_tool.events import EventCallback, Info, Warning, ignore_event
+from cleanerclip_tool.events import EventCallback, Info, WarningEvent, ignore_event
 from cleanerclip_tool.losses import PurifyLoss
 
 EvalHook = Callable[[torch.nn.Module, int], dict[str, Any]]
@@ -166,7 +166,7 @@ class _Run:
         found = ckpt.latest_valid_checkpoint(self.out)
         if found is None:
             self.emit(
-                Warning(
+                WarningEvent(
                     f"--resume: no valid checkpoint in {self.out / ckpt.CHECKPOINT_DIR}; starting from the beginning"
                 )
             )
@@ -177,10 +177,12 @@ class _Run:
         asked = self.config.batch_size
         if state.batch_size != asked:
             if self.config.auto_batch and state.batch_size < asked:
-                self.emit(Warning(f"--resume: continuing with batch size {state.batch_size}, which --auto-batch chose"))
+                self.emit(
+                    WarningEvent(f"--resume: continuing with batch size {state.batch_size}, which --auto-batch chose")
+                )
             else:
                 self.emit(
-                    Warning(
+                    WarningEvent(
                         f"--resume: the checkpoint was written with batch size {state.batch_size}; batch size "
                         f"{asked} changes the contrastive objective (in-batch negatives)"
                     )
@@ -490,7 +492,7 @@ class _Run:
             return result
         if skipped:
             write_skipped_csv(skipped, out / "skipped.csv")
-            self.emit(Warning(f"{len(skipped)} row(s) skipped; see {out / 'skipped.csv'}"))
+            self.emit(WarningEvent(f"{len(skipped)} row(s) skipped; see {out / 'skipped.csv'}"))
         if not self.stopped:
             notes: dict[str, Any] = {
                 "batch_size": s.batch_size,
