@@ -91,8 +91,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: the scan's auto)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    parser.add_argument("--reference", action="store_true",
-                        help="also time the per-image PIL preprocess path (the scan's exact reference)")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time the per-image PIL preprocess path (the scan's exact reference)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,10 +109,14 @@ def main() -> None:
         print(line)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"device {args.device} | load average {' '.join(f'{x:.1f}' for x in load) if load else '?'}")
-    print(f"attacks: {', '.join(attacks)} (+ the clean view) | batch {args.batch_size} model inputs | "
-          f"workers {'auto' if args.workers is None else args.workers} | cpu_count {os.cpu_count()}")
-    header = (f"{'model':<10} {'px':>4} {'images':>6} {'views':>5} {'forward img/s':>14} "
-              f"{'scan img/s':>11} {'ratio':>6} {'model share of scan':>20}")
+    print(
+        f"attacks: {', '.join(attacks)} (+ the clean view) | batch {args.batch_size} model inputs | "
+        f"workers {'auto' if args.workers is None else args.workers} | cpu_count {os.cpu_count()}"
+    )
+    header = (
+        f"{'model':<10} {'px':>4} {'images':>6} {'views':>5} {'forward img/s':>14} "
+        f"{'scan img/s':>11} {'ratio':>6} {'model share of scan':>20}"
+    )
     print(header)
     print("-" * len(header), flush=True)
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
@@ -121,18 +128,31 @@ def main() -> None:
             eval_set = load_eval_set(make_folder(Path(tmp), n, size))
             forward = bare_forward(loaded, n * (1 + len(triggers)), size, args.batch_size, args.device)
             for fast in (True, False) if args.reference else (True,):
-                report = scan(loaded, eval_set, triggers, topk=(1, 5), batch_size=args.batch_size,
-                              device=args.device, workers=args.workers, templates="simple", fast_preprocess=fast)
+                report = scan(
+                    loaded,
+                    eval_set,
+                    triggers,
+                    topk=(1, 5),
+                    batch_size=args.batch_size,
+                    device=args.device,
+                    workers=args.workers,
+                    templates="simple",
+                    fast_preprocess=fast,
+                )
                 # the forward again after the scan; the faster of the two is the reference (a machine
                 # busy during one measurement must not flatter the ratio)
-                forward = max(forward, bare_forward(loaded, n * (1 + len(triggers)), size, args.batch_size,
-                                                    args.device))
+                forward = max(
+                    forward, bare_forward(loaded, n * (1 + len(triggers)), size, args.batch_size, args.device)
+                )
                 scan_ips = report.scan_images_per_second
                 share = report.forward_seconds / report.scan_seconds if report.scan_seconds else 0.0
                 label = name if fast else f"{name} (per-image PIL path)"
                 # each row is printed as soon as it is measured, so a long run keeps what it finished
-                print(f"{label:<10} {size:>4} {n:>6} {report.views:>5} {forward:>14.1f} {scan_ips:>11.1f} "
-                      f"{scan_ips / forward:>6.2f} {share:>20.2f}", flush=True)
+                print(
+                    f"{label:<10} {size:>4} {n:>6} {report.views:>5} {forward:>14.1f} {scan_ips:>11.1f} "
+                    f"{scan_ips / forward:>6.2f} {share:>20.2f}",
+                    flush=True,
+                )
     print("scan img/s = (images x views) / scan wall seconds; ratio = scan / forward (goal >= 0.9)")
 
 

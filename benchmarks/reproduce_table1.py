@@ -49,44 +49,140 @@ TOPK = ("1", "3", "5", "10")
 # The paper's Table 1 (Top-k BA / ASR in %, ImageNet-1K, RN50 fine-tuned on CC500K), transcribed.
 PAPER: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     "1": {
-        "none": {"badnet": (59.32, 91.28), "blended": (59.35, 68.7), "sig": (59.59, 80.08), "wanet": (59.53, 91.83),
-                 "ssba": (58.48, 50.08), "badclip": (58.77, 99.27)},
-        "ft": {"badnet": (54.98, 62.14), "blended": (54.63, 40.45), "sig": (52.69, 7.71), "wanet": (52.72, 0.57),
-               "ssba": (55.73, 3.82), "badclip": (54.05, 96.22)},
-        "cleanclip": {"badnet": (52.62, 1.88), "blended": (52.68, 13.29), "sig": (52.17, 10.06),
-                      "wanet": (52.74, 0.53), "ssba": (55.02, 3.87), "badclip": (52.61, 69.87)},
-        "cleanerclip": {"badnet": (52.64, 0.45), "blended": (52.61, 12.84), "sig": (52.36, 1.41),
-                        "wanet": (52.61, 0.15), "ssba": (54.91, 1.06), "badclip": (51.29, 17.85)},
+        "none": {
+            "badnet": (59.32, 91.28),
+            "blended": (59.35, 68.7),
+            "sig": (59.59, 80.08),
+            "wanet": (59.53, 91.83),
+            "ssba": (58.48, 50.08),
+            "badclip": (58.77, 99.27),
+        },
+        "ft": {
+            "badnet": (54.98, 62.14),
+            "blended": (54.63, 40.45),
+            "sig": (52.69, 7.71),
+            "wanet": (52.72, 0.57),
+            "ssba": (55.73, 3.82),
+            "badclip": (54.05, 96.22),
+        },
+        "cleanclip": {
+            "badnet": (52.62, 1.88),
+            "blended": (52.68, 13.29),
+            "sig": (52.17, 10.06),
+            "wanet": (52.74, 0.53),
+            "ssba": (55.02, 3.87),
+            "badclip": (52.61, 69.87),
+        },
+        "cleanerclip": {
+            "badnet": (52.64, 0.45),
+            "blended": (52.61, 12.84),
+            "sig": (52.36, 1.41),
+            "wanet": (52.61, 0.15),
+            "ssba": (54.91, 1.06),
+            "badclip": (51.29, 17.85),
+        },
     },
     "3": {
-        "none": {"badnet": (79.8, 97.16), "blended": (80.02, 81.09), "sig": (79.98, 90.12), "wanet": (80.05, 96.77),
-                 "ssba": (78.96, 77.12), "badclip": (79.69, 99.66)},
-        "ft": {"badnet": (76.20, 81.64), "blended": (76.92, 58.94), "sig": (74.65, 18.52), "wanet": (74.51, 1.62),
-               "ssba": (76.92, 13.67), "badclip": (76.70, 98.54)},
-        "cleanclip": {"badnet": (74.35, 5.82), "blended": (75.48, 26.44), "sig": (74.42, 22.48),
-                      "wanet": (74.09, 1.58), "ssba": (76.47, 12.81), "badclip": (74.71, 82.72)},
-        "cleanerclip": {"badnet": (73.76, 1.61), "blended": (75.54, 24.37), "sig": (73.67, 4.86),
-                        "wanet": (73.54, 0.49), "ssba": (76.16, 5.94), "badclip": (74.37, 20.19)},
+        "none": {
+            "badnet": (79.8, 97.16),
+            "blended": (80.02, 81.09),
+            "sig": (79.98, 90.12),
+            "wanet": (80.05, 96.77),
+            "ssba": (78.96, 77.12),
+            "badclip": (79.69, 99.66),
+        },
+        "ft": {
+            "badnet": (76.20, 81.64),
+            "blended": (76.92, 58.94),
+            "sig": (74.65, 18.52),
+            "wanet": (74.51, 1.62),
+            "ssba": (76.92, 13.67),
+            "badclip": (76.70, 98.54),
+        },
+        "cleanclip": {
+            "badnet": (74.35, 5.82),
+            "blended": (75.48, 26.44),
+            "sig": (74.42, 22.48),
+            "wanet": (74.09, 1.58),
+            "ssba": (76.47, 12.81),
+            "badclip": (74.71, 82.72),
+        },
+        "cleanerclip": {
+            "badnet": (73.76, 1.61),
+            "blended": (75.54, 24.37),
+            "sig": (73.67, 4.86),
+            "wanet": (73.54, 0.49),
+            "ssba": (76.16, 5.94),
+            "badclip": (74.37, 20.19),
+        },
     },
     "5": {
-        "none": {"badnet": (86.19, 98.39), "blended": (86.14, 85.53), "sig": (86.3, 93.1), "wanet": (86.16, 98.09),
-                 "ssba": (85.51, 85.01), "badclip": (85.94, 99.74)},
-        "ft": {"badnet": (83.87, 88.02), "blended": (83.61, 66.94), "sig": (81.98, 26.46), "wanet": (81.82, 2.78),
-               "ssba": (84.76, 22.13), "badclip": (83.44, 98.97)},
-        "cleanclip": {"badnet": (81.73, 9.45), "blended": (81.69, 34.79), "sig": (81.98, 30.66),
-                      "wanet": (81.97, 2.10), "ssba": (83.58, 20.16), "badclip": (81.96, 87.38)},
-        "cleanerclip": {"badnet": (80.98, 2.97), "blended": (81.71, 33.88), "sig": (80.96, 7.94),
-                        "wanet": (81.73, 0.96), "ssba": (84.67, 8.83), "badclip": (81.43, 24.53)},
+        "none": {
+            "badnet": (86.19, 98.39),
+            "blended": (86.14, 85.53),
+            "sig": (86.3, 93.1),
+            "wanet": (86.16, 98.09),
+            "ssba": (85.51, 85.01),
+            "badclip": (85.94, 99.74),
+        },
+        "ft": {
+            "badnet": (83.87, 88.02),
+            "blended": (83.61, 66.94),
+            "sig": (81.98, 26.46),
+            "wanet": (81.82, 2.78),
+            "ssba": (84.76, 22.13),
+            "badclip": (83.44, 98.97),
+        },
+        "cleanclip": {
+            "badnet": (81.73, 9.45),
+            "blended": (81.69, 34.79),
+            "sig": (81.98, 30.66),
+            "wanet": (81.97, 2.10),
+            "ssba": (83.58, 20.16),
+            "badclip": (81.96, 87.38),
+        },
+        "cleanerclip": {
+            "badnet": (80.98, 2.97),
+            "blended": (81.71, 33.88),
+            "sig": (80.96, 7.94),
+            "wanet": (81.73, 0.96),
+            "ssba": (84.67, 8.83),
+            "badclip": (81.43, 24.53),
+        },
     },
     "10": {
-        "none": {"badnet": (92.08, 99.19), "blended": (92.23, 90.14), "sig": (92.13, 96.11), "wanet": (92.11, 99.12),
-                 "ssba": (91.44, 92.16), "badclip": (91.99, 99.83)},
-        "ft": {"badnet": (89.99, 94.01), "blended": (89.95, 76.74), "sig": (89.22, 39.98), "wanet": (88.97, 5.75),
-               "ssba": (90.97, 37.14), "badclip": (89.93, 99.37)},
-        "cleanclip": {"badnet": (88.92, 17.11), "blended": (88.99, 47.97), "sig": (89.11, 44.89),
-                      "wanet": (89.11, 4.58), "ssba": (90.21, 33.29), "badclip": (88.99, 91.96)},
-        "cleanerclip": {"badnet": (88.91, 6.77), "blended": (88.86, 46.72), "sig": (89.13, 15.70),
-                        "wanet": (89.12, 2.19), "ssba": (90.02, 10.27), "badclip": (88.81, 28.08)},
+        "none": {
+            "badnet": (92.08, 99.19),
+            "blended": (92.23, 90.14),
+            "sig": (92.13, 96.11),
+            "wanet": (92.11, 99.12),
+            "ssba": (91.44, 92.16),
+            "badclip": (91.99, 99.83),
+        },
+        "ft": {
+            "badnet": (89.99, 94.01),
+            "blended": (89.95, 76.74),
+            "sig": (89.22, 39.98),
+            "wanet": (88.97, 5.75),
+            "ssba": (90.97, 37.14),
+            "badclip": (89.93, 99.37),
+        },
+        "cleanclip": {
+            "badnet": (88.92, 17.11),
+            "blended": (88.99, 47.97),
+            "sig": (89.11, 44.89),
+            "wanet": (89.11, 4.58),
+            "ssba": (90.21, 33.29),
+            "badclip": (88.99, 91.96),
+        },
+        "cleanerclip": {
+            "badnet": (88.91, 6.77),
+            "blended": (88.86, 46.72),
+            "sig": (89.13, 15.70),
+            "wanet": (89.12, 2.19),
+            "ssba": (90.02, 10.27),
+            "badclip": (88.81, 28.08),
+        },
     },
 }
 
@@ -103,8 +199,12 @@ def scaled_settings(scale: float, seed: int):
 
     base = DemoSettings()
     rows = max(64, round(base.rows * scale))
-    return DemoSettings(rows=rows, epochs=max(1, round(base.epochs * max(1.0, scale))),
-                        samples=min(rows, max(16, round(base.samples * scale))), seed=seed)
+    return DemoSettings(
+        rows=rows,
+        epochs=max(1, round(base.epochs * max(1.0, scale))),
+        samples=min(rows, max(16, round(base.samples * scale))),
+        seed=seed,
+    )
 
 
 def shipped_victim(settings: Any) -> Path | None:
@@ -156,9 +256,18 @@ def same_weights(recorded: str | None, model: Path) -> bool:
     return all(f.is_file() for f in files) and sha256_file(files[0]) == sha256_file(files[1])
 
 
-def run_cell(attack: str, seed: int, scale: float, out: Path, *, methods: tuple[str, ...],
-             overrides: dict[str, Any] | None = None, tag: str = "", log: Any,
-             use_shipped: bool = True) -> dict[str, Any]:
+def run_cell(
+    attack: str,
+    seed: int,
+    scale: float,
+    out: Path,
+    *,
+    methods: tuple[str, ...],
+    overrides: dict[str, Any] | None = None,
+    tag: str = "",
+    log: Any,
+    use_shipped: bool = True,
+) -> dict[str, Any]:
     """Pretrain (cached) + scan/purify/scan for one attack and seed; the demo report."""
     from dataclasses import replace
 
@@ -172,9 +281,11 @@ def run_cell(attack: str, seed: int, scale: float, out: Path, *, methods: tuple[
     if done.is_file():  # resumable: a finished cell with the same model and schedule covering the methods is kept
         report = json.loads(done.read_text(encoding="utf-8"))
         have = [r["method"] for r in report["results"][1:]]
-        if (same_weights(report.get("model"), model)
-                and report.get("settings") == json.loads(json.dumps(settings.to_dict()))
-                and set(wanted) <= set(have)):
+        if (
+            same_weights(report.get("model"), model)
+            and report.get("settings") == json.loads(json.dumps(settings.to_dict()))
+            and set(wanted) <= set(have)
+        ):
             log(f"{attack} seed {seed}{tag}: kept {done}")
             report["results"] = [report["results"][0], *(r for r in report["results"][1:] if r["method"] in wanted)]
             return report
@@ -216,11 +327,16 @@ def run_cells(jobs: list[dict[str, Any]], *, parallel: int, threads: int | None)
     shared = Counter((job["attack"], job["seed"]) for job in jobs)
     for attack, seed in (key for key, n in shared.items() if n > 1):
         job = next(j for j in jobs if (j["attack"], j["seed"]) == (attack, seed))
-        victim(attack, seed, job["scale"], job["out"] / "victims", log=log_line,
-               use_shipped=job.get("use_shipped", True))
+        victim(
+            attack, seed, job["scale"], job["out"] / "victims", log=log_line, use_shipped=job.get("use_shipped", True)
+        )
     per_process = threads or max(1, (os.cpu_count() or 1) // parallel)
-    with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(per_process,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=parallel,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(per_process,),
+    ) as pool:
         return list(pool.map(_cell_job, jobs))
 
 
@@ -239,15 +355,19 @@ def compute_line(reports: dict[tuple[str, int], dict[str, Any]], out: Path) -> s
     ours = [v for v in victims if v.parent == out / "victims"]
     pretrain = sum(pretrain_seconds(v) for v in ours)
     defenses = sum(float(r.get("wall_seconds", 0.0)) for r in reports.values())
-    return (f"Compute, summed over cells: {len(ours)} victims pretrained in {pretrain / 60:.0f} min, "
-            f"{len(victims) - len(ours)} shipped models used as they are; defenses (scan, FT, CleanCLIP, "
-            f"CleanerCLIP, scan) {defenses / 60:.0f} min.")
+    return (
+        f"Compute, summed over cells: {len(ours)} victims pretrained in {pretrain / 60:.0f} min, "
+        f"{len(victims) - len(ours)} shipped models used as they are; defenses (scan, FT, CleanCLIP, "
+        f"CleanerCLIP, scan) {defenses / 60:.0f} min."
+    )
 
 
 def compact_table(agg: dict[str, Any], attacks: list[str], k: str = "1") -> str:
     """One row per attack, one column per defense: ``BA / ASR`` mean ± sd, then the paper's pair."""
-    lines = [f"| attack (Top-{k}) | " + " | ".join(f"{LABELS[m]} BA / ASR" for m in METHODS) + " |",
-             "|---|" + "---|" * len(METHODS)]
+    lines = [
+        f"| attack (Top-{k}) | " + " | ".join(f"{LABELS[m]} BA / ASR" for m in METHODS) + " |",
+        "|---|" + "---|" * len(METHODS),
+    ]
     for attack in attacks:
         cells = []
         for method in METHODS:
@@ -276,8 +396,13 @@ def aggregate(reports: dict[tuple[str, int], dict[str, Any]]) -> dict[str, Any]:
             for metric in ("ba", "asr"):
                 for k in TOPK:
                     cell[metric].setdefault(k, []).append(row[metric][k])
-    return {a: {m: {metric: {k: [*mean_sd(v), len(v)] for k, v in ks.items()} for metric, ks in cell.items()}
-                for m, cell in methods.items()} for a, methods in table.items()}
+    return {
+        a: {
+            m: {metric: {k: [*mean_sd(v), len(v)] for k, v in ks.items()} for metric, ks in cell.items()}
+            for m, cell in methods.items()
+        }
+        for a, methods in table.items()
+    }
 
 
 def markdown_table(agg: dict[str, Any], attacks: list[str]) -> str:
@@ -305,34 +430,47 @@ def main_table(args: argparse.Namespace) -> dict[str, Any]:
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     keys = [(a, s) for a in attacks for s in seeds]
-    jobs = [{"attack": a, "seed": s, "scale": args.scale, "out": args.out, "methods": METHODS,
-             "use_shipped": args.shipped} for a, s in keys]
+    jobs = [
+        {"attack": a, "seed": s, "scale": args.scale, "out": args.out, "methods": METHODS, "use_shipped": args.shipped}
+        for a, s in keys
+    ]
     reports = dict(zip(keys, run_cells(jobs, parallel=args.jobs, threads=args.threads), strict=True))
     agg = aggregate(reports)
     wall = time.perf_counter() - started
-    md = "\n".join([
-        "# Table 1 on the toy world",
-        "",
-        f"{len(attacks)} attack(s) x {len(METHODS)} defenses x {len(seeds)} seeds (pretraining seeds {args.seeds}), "
-        f"scale {args.scale:g}; cells: toy-world mean ± sd over seeds (paper's Table 1 value). Wall time "
-        f"{wall / 60:.1f} min. {' / '.join(machine_lines())}",
-        "",
-        compute_line(reports, args.out),
-        "",
-        f"Command: `python benchmarks/reproduce_table1.py --attacks {args.attacks} --seeds {args.seeds} "
-        f"--scale {args.scale:g}`",
-        "",
-        "Top-1 at a glance (ASR in bold; the paper's BA / ASR in parentheses):",
-        "",
-        compact_table(agg, list(attacks)),
-        "",
-        "All Top-k:",
-        "",
-        markdown_table(agg, list(attacks)),
-        "",
-    ])
-    return {"markdown": md, "json": {"aggregate": agg, "wall_seconds": round(wall, 1), "seeds": seeds,
-                                     "scale": args.scale, "reports": {f"{a}-{s}": r for (a, s), r in reports.items()}}}
+    md = "\n".join(
+        [
+            "# Table 1 on the toy world",
+            "",
+            f"{len(attacks)} attack(s) x {len(METHODS)} defenses x {len(seeds)} seeds "
+            f"(pretraining seeds {args.seeds}), "
+            f"scale {args.scale:g}; cells: toy-world mean ± sd over seeds (paper's Table 1 value). Wall time "
+            f"{wall / 60:.1f} min. {' / '.join(machine_lines())}",
+            "",
+            compute_line(reports, args.out),
+            "",
+            f"Command: `python benchmarks/reproduce_table1.py --attacks {args.attacks} --seeds {args.seeds} "
+            f"--scale {args.scale:g}`",
+            "",
+            "Top-1 at a glance (ASR in bold; the paper's BA / ASR in parentheses):",
+            "",
+            compact_table(agg, list(attacks)),
+            "",
+            "All Top-k:",
+            "",
+            markdown_table(agg, list(attacks)),
+            "",
+        ]
+    )
+    return {
+        "markdown": md,
+        "json": {
+            "aggregate": agg,
+            "wall_seconds": round(wall, 1),
+            "seeds": seeds,
+            "scale": args.scale,
+            "reports": {f"{a}-{s}": r for (a, s), r in reports.items()},
+        },
+    }
 
 
 def ablation(args: argparse.Namespace) -> dict[str, Any]:
@@ -347,8 +485,15 @@ def ablation(args: argparse.Namespace) -> dict[str, Any]:
         for seed, report in zip(seeds, run_cells(jobs, parallel=args.jobs, threads=args.threads), strict=True):
             for row in report["results"][1:]:
                 for h in row["history"]:
-                    rows.append({"seed": seed, "method": row["method"], "epoch": h["epoch"],
-                                 "asr_top1": h.get("asr_top1"), "ba_top1": h.get("ba_top1")})
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "method": row["method"],
+                            "epoch": h["epoch"],
+                            "asr_top1": h.get("asr_top1"),
+                            "ba_top1": h.get("ba_top1"),
+                        }
+                    )
         x_key, series = "epoch", ("cleanclip", "cleanerclip")
     else:
         grid: list[tuple[str, dict[str, Any]]]
@@ -359,21 +504,43 @@ def ablation(args: argparse.Namespace) -> dict[str, Any]:
         else:
             grid = [(str(k), {"samples": k}) for k in SAMPLES_GRID]
         cells = [(label, seed, overrides) for label, overrides in grid for seed in seeds]
-        jobs = [{**base, "seed": seed, "methods": ("cleanerclip",), "overrides": overrides,
-                 "tag": "-" + "-".join(f"{k}{v}" for k, v in overrides.items())} for _label, seed, overrides in cells]
-        for (label, seed, _o), report in zip(cells, run_cells(jobs, parallel=args.jobs, threads=args.threads),
-                                             strict=True):
+        jobs = [
+            {
+                **base,
+                "seed": seed,
+                "methods": ("cleanerclip",),
+                "overrides": overrides,
+                "tag": "-" + "-".join(f"{k}{v}" for k, v in overrides.items()),
+            }
+            for _label, seed, overrides in cells
+        ]
+        for (label, seed, _o), report in zip(
+            cells, run_cells(jobs, parallel=args.jobs, threads=args.threads), strict=True
+        ):
             row = report["results"][-1]
-            rows.append({"seed": seed, "method": "cleanerclip", args.ablation: label,
-                         "asr_top1": row["asr"]["1"], "ba_top1": row["ba"]["1"]})
+            rows.append(
+                {
+                    "seed": seed,
+                    "method": "cleanerclip",
+                    args.ablation: label,
+                    "asr_top1": row["asr"]["1"],
+                    "ba_top1": row["ba"]["1"],
+                }
+            )
         x_key, series = args.ablation, ("cleanerclip",)
     wall = time.perf_counter() - started
     xs = list(dict.fromkeys(r[x_key] for r in rows))
-    lines = [f"# Ablation: {args.ablation} ({attack}, seeds {args.seeds}, scale {args.scale:g})", "",
-             f"Wall time {wall / 60:.1f} min. {' / '.join(machine_lines())}", "",
-             f"Command: `python benchmarks/reproduce_table1.py --ablation {args.ablation} --attacks {attack} "
-             f"--seeds {args.seeds} --scale {args.scale:g}`", "",
-             f"| {x_key} | method | ASR@1 mean ± sd | BA@1 mean ± sd |", "|---|---|---|---|"]
+    lines = [
+        f"# Ablation: {args.ablation} ({attack}, seeds {args.seeds}, scale {args.scale:g})",
+        "",
+        f"Wall time {wall / 60:.1f} min. {' / '.join(machine_lines())}",
+        "",
+        f"Command: `python benchmarks/reproduce_table1.py --ablation {args.ablation} --attacks {attack} "
+        f"--seeds {args.seeds} --scale {args.scale:g}`",
+        "",
+        f"| {x_key} | method | ASR@1 mean ± sd | BA@1 mean ± sd |",
+        "|---|---|---|---|",
+    ]
     summary = []
     for method in series:
         for x in xs:
@@ -403,8 +570,14 @@ def _plot(summary: list[dict[str, Any]], x_key: str, series: tuple[str, ...], pa
     for method in series:
         pts = [s for s in summary if s["method"] == method]
         xs = [str(s[x_key]) for s in pts]
-        ax.errorbar(xs, [s["asr"] for s in pts], yerr=[s["asr_sd"] for s in pts], marker="o", capsize=3,
-                    label=f"{LABELS[method]} ASR@1")
+        ax.errorbar(
+            xs,
+            [s["asr"] for s in pts],
+            yerr=[s["asr_sd"] for s in pts],
+            marker="o",
+            capsize=3,
+            label=f"{LABELS[method]} ASR@1",
+        )
         ax.plot(xs, [s["ba"] for s in pts], linestyle="--", marker=".", label=f"{LABELS[method]} BA@1")
     ax.set_xlabel(AXIS_LABELS.get(x_key, x_key))
     ax.set_ylabel("%")
@@ -424,10 +597,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", choices=("epochs", "lambda", "tau", "samples"), default=None)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (per process with --jobs)")
-    parser.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1),
-                        help="cells run in this many processes at once (default: one per CPU core, at most 8)")
-    parser.add_argument("--no-shipped", dest="shipped", action="store_false",
-                        help="pretrain seed 0 too instead of using the shipped toy:<attack> built with its settings")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="cells run in this many processes at once (default: one per CPU core, at most 8)",
+    )
+    parser.add_argument(
+        "--no-shipped",
+        dest="shipped",
+        action="store_false",
+        help="pretrain seed 0 too instead of using the shipped toy:<attack> built with its settings",
+    )
     args = parser.parse_args(argv)
     if args.scale <= 0:
         parser.error("--scale must be > 0")

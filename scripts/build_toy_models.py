@@ -52,8 +52,9 @@ SHIPPED: dict[str, dict[str, Any]] = {
 }
 
 
-def zero_shot_metrics(loaded: Any, test_dir: Path, *, attack: str, trigger_params: dict[str, Any],
-                      target: str, trigger_seed: int) -> dict[str, float]:
+def zero_shot_metrics(
+    loaded: Any, test_dir: Path, *, attack: str, trigger_params: dict[str, Any], target: str, trigger_seed: int
+) -> dict[str, float]:
     """Top-1 BA and ASR (percent) from the scan module on the world's test split.
 
     A backdoored model is scanned with its own trigger (parameters and seed: blended's pattern,
@@ -68,8 +69,11 @@ def zero_shot_metrics(loaded: Any, test_dir: Path, *, attack: str, trigger_param
     trigger = get_trigger(attack, seed=trigger_seed, **trigger_params)
     report = scan(loaded, load_eval_set(test_dir), [trigger], target=target, topk=(1,), workers=0)
     result = report.results[0]
-    return {"ba_top1": round(100 * result.ba["1"], 2), "asr_top1": round(100 * result.asr["1"], 2),
-            "test_images": result.n_clean}
+    return {
+        "ba_top1": round(100 * result.ba["1"], 2),
+        "asr_top1": round(100 * result.asr["1"], 2),
+        "test_images": result.n_clean,
+    }
 
 
 def zero_unused_token_rows(model: Any, world: Any) -> int:
@@ -111,8 +115,14 @@ def measure_saved(loaded: Any, world: Any, settings: PretrainSettings) -> dict[s
 
     attack = settings.attack or EVAL_ATTACK
     seed = settings.seed if settings.attack else EVAL_TRIGGER_SEED
-    return zero_shot_metrics(loaded, world.test, attack=attack, target=settings.target, trigger_seed=seed,
-                             trigger_params={**toy_params(attack), **settings.trigger_params})
+    return zero_shot_metrics(
+        loaded,
+        world.test,
+        attack=attack,
+        target=settings.target,
+        trigger_seed=seed,
+        trigger_params={**toy_params(attack), **settings.trigger_params},
+    )
 
 
 def remeasure(name: str) -> dict[str, Any]:
@@ -173,8 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seeds", default=None, help="comma-separated seeds: measure over seeds")
     parser.add_argument("--measure-only", action="store_true", help="do not write model folders")
-    parser.add_argument("--remeasure", action="store_true",
-                        help="re-scan the shipped models and update their build.json metrics (no training)")
+    parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="re-scan the shipped models and update their build.json metrics (no training)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -194,9 +207,18 @@ def main(argv: list[str] | None = None) -> int:
             out_root = None if (args.measure_only or seeds) else args.out_root
             record = build_one(name, settings, out_root)
             rows.append(record)
-            print(json.dumps({"name": record["name"], "seed": seed, **record["metrics"],
-                              "seconds": record["pretrain_seconds"], "pairs/s": record["pairs_per_second"]}),
-                  flush=True)
+            print(
+                json.dumps(
+                    {
+                        "name": record["name"],
+                        "seed": seed,
+                        **record["metrics"],
+                        "seconds": record["pretrain_seconds"],
+                        "pairs/s": record["pairs_per_second"],
+                    }
+                ),
+                flush=True,
+            )
     if seeds:
         for name in names:
             mine = [r["metrics"] for r in rows if r["name"] == f"toy:{name}"]
@@ -204,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
                 values = [m[key] for m in mine if key in m]
                 if values:
                     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-                    print(f"toy:{name} {key}: mean {statistics.mean(values):.1f} sd {spread:.1f} "
-                          f"min {min(values):.1f} max {max(values):.1f} over {len(values)} seeds")
+                    print(
+                        f"toy:{name} {key}: mean {statistics.mean(values):.1f} sd {spread:.1f} "
+                        f"min {min(values):.1f} max {max(values):.1f} over {len(values)} seeds"
+                    )
     return 0
 
 

@@ -91,8 +91,10 @@ def test_blended_is_the_alpha_mix_with_a_pattern_fixed_per_seed() -> None:
     # the same pattern for every image of the attack; another seed, another pattern
     assert np.array_equal(trig.pattern(32, 32, index=5), pattern)
     assert not np.array_equal(get_trigger("blended", seed=3).pattern(32, 32), pattern)
-    assert not np.array_equal(get_trigger("blended", per_image=True).pattern(32, 32, 1),
-                              get_trigger("blended", per_image=True).pattern(32, 32, 2))
+    assert not np.array_equal(
+        get_trigger("blended", per_image=True).pattern(32, 32, 1),
+        get_trigger("blended", per_image=True).pattern(32, 32, 2),
+    )
 
 
 def test_blended_with_an_image_pattern(tmp_path) -> None:

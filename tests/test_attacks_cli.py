@@ -17,8 +17,9 @@ from cleanerclip_tool.cli.app import app
 def test_train_ssba_cli_writes_a_loadable_encoder(tmp_path: Path) -> None:
     src = make_source(tmp_path / "src", n=4)
     out = tmp_path / "enc.safetensors"
-    result = CliRunner().invoke(app, ["trigger", "train-ssba", str(src), "--out", str(out), "--steps", "3",
-                                      "--bits", "8", "--json"])
+    result = CliRunner().invoke(
+        app, ["trigger", "train-ssba", str(src), "--out", str(out), "--steps", "3", "--bits", "8", "--json"]
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["steps"] == 3 and 0 <= doc["bit_accuracy"] <= 1
@@ -42,9 +43,29 @@ def test_optimize_badclip_cli_writes_a_patch_the_trigger_pastes(tmp_path: Path) 
     model_dir = save_model(loaded.model, tmp_path / "model", loaded.card)
     src = make_source(tmp_path / "src", n=6)
     out = tmp_path / "patch.png"
-    result = CliRunner().invoke(app, ["trigger", "optimize-badclip", str(model_dir), "--data", str(src),
-                                      "--target", "heart", "--out", str(out), "--steps", "4", "--size-px", "6",
-                                      "--batch-size", "3", "--device", "cpu", "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "trigger",
+            "optimize-badclip",
+            str(model_dir),
+            "--data",
+            str(src),
+            "--target",
+            "heart",
+            "--out",
+            str(out),
+            "--steps",
+            "4",
+            "--size-px",
+            "6",
+            "--batch-size",
+            "3",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["side"] == 6 and doc["target_rows"] == 3 and doc["source_rows"] == 3
@@ -52,6 +73,20 @@ def test_optimize_badclip_cli_writes_a_patch_the_trigger_pastes(tmp_path: Path) 
     assert patch.shape == (6, 6, 3)
     pasted = np.asarray(get_trigger("badclip", patch=str(out), size_px=6).apply(Image.new("RGB", (32, 32))))
     assert np.array_equal(pasted[13:19, 13:19], patch)
-    bad = CliRunner().invoke(app, ["trigger", "optimize-badclip", str(model_dir), "--data", str(src),
-                                   "--target", "heart", "--out", str(tmp_path / "p2.png"), "--lr", "-1"])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "trigger",
+            "optimize-badclip",
+            str(model_dir),
+            "--data",
+            str(src),
+            "--target",
+            "heart",
+            "--out",
+            str(tmp_path / "p2.png"),
+            "--lr",
+            "-1",
+        ],
+    )
     assert bad.exit_code == 2

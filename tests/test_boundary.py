@@ -42,9 +42,7 @@ print(json.dumps({"loaded": loaded, "ui": ui}))
 
 
 def _probe(modules: list[str]) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(modules)], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(modules)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

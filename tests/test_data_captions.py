@@ -24,7 +24,7 @@ def test_reads_rows_and_reports_bad_ones(tmp_path: Path) -> None:
     (tmp_path / "captions.csv").write_text(
         "filepath,title\n"
         "a.png,a red square\n"
-        "sub/b.png,\"a blue, round circle\"\n"
+        'sub/b.png,"a blue, round circle"\n'
         "missing.png,nothing here\n"
         "../escape.png,outside\n"
         "a.png,   \n"

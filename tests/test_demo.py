@@ -91,8 +91,13 @@ def test_progress_events_cover_every_stage(report: dict) -> None:
 
     events = report["_events"]
     phases = [(e.phase, e.method) for e in events if isinstance(e, DemoPhase)]
-    assert phases == [("scan-before", ""), ("purify", "ft"), ("purify", "cleanclip"), ("purify", "cleanerclip"),
-                      ("report", "")]
+    assert phases == [
+        ("scan-before", ""),
+        ("purify", "ft"),
+        ("purify", "cleanclip"),
+        ("purify", "cleanerclip"),
+        ("report", ""),
+    ]
     assert sum(isinstance(e, StepDone) for e in events) == 3 * (TINY.rows // TINY.batch_size)
     assert sum(isinstance(e, EvalDone) for e in events) == 3
 
@@ -134,6 +139,13 @@ def test_purify_overrides_win_over_the_schedule(world, model_spec: str, tmp_path
     monkeypatch.setattr(engine, "purify", fake_purify)
     settings = dataclasses.replace(TINY, purify_overrides={"samples": 8, "lambda2": 2.0})
     with pytest.raises(RuntimeError, match="stop after the config"):
-        run_demo(tmp_path / "demo", attack="badnet", model=model_spec, settings=settings, world=world,
-                 methods=("cleanerclip",), chart=False)
+        run_demo(
+            tmp_path / "demo",
+            attack="badnet",
+            model=model_spec,
+            settings=settings,
+            world=world,
+            methods=("cleanerclip",),
+            chart=False,
+        )
     assert (seen[0].samples, seen[0].lambda2, seen[0].epochs) == (8, 2.0, TINY.epochs)

@@ -25,9 +25,30 @@ _ROOT = Path(tempfile.mkdtemp(prefix="cleanerclip-fuzz-"))
 
 # Pieces a CSV is made of, so that generated files are near-misses rather than pure noise.
 _PIECES = st.sampled_from(
-    [b"filepath", b"title", b",", b'"', b'""', b"\n", b"\r\n", b"\r", b"\xef\xbb\xbf", b"img/a.png", b"../outside.png",
-     b"/etc/passwd", b"link.png", b"a red square", b"\xff\xfe", b"\x00", b"\xc3\x28", b" ", b"\t", b"caption", b";"]
-)  # fmt: skip
+    [
+        b"filepath",
+        b"title",
+        b",",
+        b'"',
+        b'""',
+        b"\n",
+        b"\r\n",
+        b"\r",
+        b"\xef\xbb\xbf",
+        b"img/a.png",
+        b"../outside.png",
+        b"/etc/passwd",
+        b"link.png",
+        b"a red square",
+        b"\xff\xfe",
+        b"\x00",
+        b"\xc3\x28",
+        b" ",
+        b"\t",
+        b"caption",
+        b";",
+    ]
+)
 CSV_BYTES = st.one_of(
     st.binary(max_size=300),
     st.lists(_PIECES, max_size=40).map(b"".join),
@@ -55,9 +76,10 @@ def test_caption_loader_survives_any_bytes(raw: bytes, allow: bool) -> None:
 
 PATH_TEXT = st.one_of(
     st.text(max_size=60),
-    st.lists(st.sampled_from(["..", ".", "img", "a.png", "/", "//", "link.png", "~", "\x00", "C:\\", "%2e%2e"]),
-             max_size=8).map("/".join),
-)  # fmt: skip
+    st.lists(
+        st.sampled_from(["..", ".", "img", "a.png", "/", "//", "link.png", "~", "\x00", "C:\\", "%2e%2e"]), max_size=8
+    ).map("/".join),
+)
 
 
 @FUZZ
@@ -82,10 +104,34 @@ def subcaptioner():
 
 CAPTIONS = st.one_of(
     st.text(max_size=80),
-    st.lists(st.sampled_from(["a", "red", "square", "above", "the", "blue", "circle", "dog", "on", ",", ".", "and",
-                              "of", "big", "Ünïcödé", "🙂", "\n", "  ", "left", "with"]),
-             max_size=15).map(" ".join),
-)  # fmt: skip
+    st.lists(
+        st.sampled_from(
+            [
+                "a",
+                "red",
+                "square",
+                "above",
+                "the",
+                "blue",
+                "circle",
+                "dog",
+                "on",
+                ",",
+                ".",
+                "and",
+                "of",
+                "big",
+                "Ünïcödé",
+                "🙂",
+                "\n",
+                "  ",
+                "left",
+                "with",
+            ]
+        ),
+        max_size=15,
+    ).map(" ".join),
+)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,13 +13,15 @@ from cleanerclip_tool.eval.metrics import (
 )
 
 # 4 classes, 5 images. Rankings (best first) written out beside each row.
-CLEAN_LOGITS = np.array([
-    [0.9, 0.1, 0.3, 0.2],  # 0 2 3 1   label 0 -> top1 hit
-    [0.2, 0.5, 0.6, 0.1],  # 2 1 0 3   label 1 -> top1 miss, top2 hit
-    [0.1, 0.2, 0.3, 0.4],  # 3 2 1 0   label 0 -> hit only at k=4
-    [0.3, 0.2, 0.9, 0.0],  # 2 0 1 3   label 2 -> top1 hit
-    [0.5, 0.4, 0.2, 0.6],  # 3 0 1 2   label 1 -> top3 hit
-])
+CLEAN_LOGITS = np.array(
+    [
+        [0.9, 0.1, 0.3, 0.2],  # 0 2 3 1   label 0 -> top1 hit
+        [0.2, 0.5, 0.6, 0.1],  # 2 1 0 3   label 1 -> top1 miss, top2 hit
+        [0.1, 0.2, 0.3, 0.4],  # 3 2 1 0   label 0 -> hit only at k=4
+        [0.3, 0.2, 0.9, 0.0],  # 2 0 1 3   label 2 -> top1 hit
+        [0.5, 0.4, 0.2, 0.6],  # 3 0 1 2   label 1 -> top3 hit
+    ]
+)
 LABELS = np.array([0, 1, 0, 2, 1])
 
 
@@ -34,13 +36,15 @@ def test_benign_accuracy_by_hand() -> None:
 
 def test_asr_excludes_target_class_images_by_default() -> None:
     # triggered rankings; target = class 3
-    trig = np.array([
-        [3, 0, 1, 2],  # label 0: top1 hit
-        [1, 3, 0, 2],  # label 1: top2 hit
-        [0, 1, 2, 3],  # label 0: hit only at 4
-        [3, 2, 1, 0],  # label 3: left out under "exclude"
-        [2, 1, 3, 0],  # label 1: top3 hit
-    ])
+    trig = np.array(
+        [
+            [3, 0, 1, 2],  # label 0: top1 hit
+            [1, 3, 0, 2],  # label 1: top2 hit
+            [0, 1, 2, 3],  # label 0: hit only at 4
+            [3, 2, 1, 0],  # label 3: left out under "exclude"
+            [2, 1, 3, 0],  # label 1: top3 hit
+        ]
+    )
     labels = np.array([0, 1, 0, 3, 1])
     rates, n = attack_success_rate(trig, labels, 3, [1, 2, 3], "exclude")
     assert n == 4 and rates == {1: 1 / 4, 2: 2 / 4, 3: 3 / 4}

@@ -33,15 +33,19 @@ def make_source(root: Path, n: int = 6) -> Path:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_poisoned_set_leaves_source_identical_and_records_rows(tmp_path: Path) -> None:
     src = make_source(tmp_path / "src")
     before = tree_digest(src)
-    out = build_poisoned_set(load_caption_table(src), get_trigger("badnet", seed=1), "banana", 4,
-                             tmp_path / "out", seed=3)
+    out = build_poisoned_set(
+        load_caption_table(src), get_trigger("badnet", seed=1), "banana", 4, tmp_path / "out", seed=3
+    )
     assert tree_digest(src) == before
     table = load_caption_table(out)
     assert len(table.rows) == 6 + 4
@@ -57,8 +61,9 @@ def test_poisoned_set_leaves_source_identical_and_records_rows(tmp_path: Path) -
         source = src / entry["source"]
         assert entry["source_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
         poisoned = np.asarray(Image.open(out / entry["out"]))
-        expected = np.asarray(get_trigger("badnet", seed=1).apply(Image.open(source).convert("RGB"),
-                                                                  entry["trigger_index"]))
+        expected = np.asarray(
+            get_trigger("badnet", seed=1).apply(Image.open(source).convert("RGB"), entry["trigger_index"])
+        )
         assert np.array_equal(poisoned, expected)
     # clean copies are byte-identical copies, not links to the source
     clean = out / "clean" / "img" / "0.png"
@@ -99,17 +104,38 @@ def test_poison_cli(tmp_path: Path) -> None:
     caps = tmp_path / "caps.txt"
     caps.write_text("my banana one\nmy banana two\n")
     runner = CliRunner()
-    result = runner.invoke(app, ["poison", str(src), "--attack", "sig", "--target", "banana", "--count", "2",
-                                 "--out", str(tmp_path / "out"), "--target-captions", str(caps), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "poison",
+            str(src),
+            "--attack",
+            "sig",
+            "--target",
+            "banana",
+            "--count",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+            "--target-captions",
+            str(caps),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["poisoned_rows"] == 2 and doc["attack"] == "sig"
     assert tree_digest(src) == before
     assert {e["caption"] for e in json.loads((tmp_path / "out" / "manifest.json").read_text())["poisoned_rows"]} <= {
-        "my banana one", "my banana two"}
-    again = runner.invoke(app, ["poison", str(src), "--attack", "sig", "--target", "banana", "--count", "2",
-                                "--out", str(tmp_path / "out")])
+        "my banana one",
+        "my banana two",
+    }
+    again = runner.invoke(
+        app,
+        ["poison", str(src), "--attack", "sig", "--target", "banana", "--count", "2", "--out", str(tmp_path / "out")],
+    )
     assert again.exit_code == 2
-    unknown = runner.invoke(app, ["poison", str(src), "--attack", "nope", "--target", "x", "--count", "1",
-                                  "--out", str(tmp_path / "o2")])
+    unknown = runner.invoke(
+        app, ["poison", str(src), "--attack", "nope", "--target", "x", "--count", "1", "--out", str(tmp_path / "o2")]
+    )
     assert unknown.exit_code == 2

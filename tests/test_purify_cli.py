@@ -23,8 +23,25 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    return ["purify", str(model), "--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "8",
-            "--lr", "1e-3", "--warmup", "1", "--workers", "0", *extra]  # fmt: skip
+    return [
+        "purify",
+        str(model),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--warmup",
+        "1",
+        "--workers",
+        "0",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("method", ["ft", "cleanerclip"])

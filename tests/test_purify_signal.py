@@ -25,9 +25,32 @@ def _signal_during_purify(tmp_path: Path, sig: signal.Signals, *, epochs: int, s
     model = save_model(loaded.model, tmp_path / "model", loaded.card)
     data = draw_caption_set(tmp_path / "data", n=32)
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "cleanerclip_tool", "purify", str(model), "--data", str(data), "--out", str(out),
-            "--method", "ft", "--epochs", str(epochs), "--batch-size", "8", "--lr", "1e-3", "--warmup", "1",
-            "--workers", "0", "--checkpoint-every", "1000", "--json"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "cleanerclip_tool",
+        "purify",
+        str(model),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--method",
+        "ft",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--warmup",
+        "1",
+        "--workers",
+        "0",
+        "--checkpoint-every",
+        "1000",
+        "--json",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 240

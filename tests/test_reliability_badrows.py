@@ -88,19 +88,44 @@ def test_bad_rows_in_a_row_in_the_csv_stop_before_training(tmp_path: Path) -> No
     missing = [f"gone/{i}.png,a picture that is not there" for i in range(4)]
     (folder / "captions.csv").write_text("\n".join([*text[:6], *missing, *text[6:]]) + "\n")
     out = tmp_path / "out"
-    result = _cli(["purify", "/nonexistent/model.pt", "--data", str(folder), "--out", str(out), "--method", "ft",
-                   "--max-bad-rows-in-a-row", "3"])  # fmt: skip
+    result = _cli(
+        [
+            "purify",
+            "/nonexistent/model.pt",
+            "--data",
+            str(folder),
+            "--out",
+            str(out),
+            "--method",
+            "ft",
+            "--max-bad-rows-in-a-row",
+            "3",
+        ]
+    )
     assert result.exit_code == 2, result.output
     assert "4 bad rows in a row (lines 7-10; max_bad_rows_in_a_row 3)" in result.output
     assert "Traceback" not in result.output and len(_skipped(out)) == 4
     config = tmp_path / "c.toml"
     config.write_text("[purify]\nmax_bad_rows_in_a_row = 3\n")
-    again = _cli(["purify", "/nonexistent/model.pt", "--data", str(folder), "--out", str(out), "--method", "ft",
-                  "--config", str(config)])  # fmt: skip
+    again = _cli(
+        [
+            "purify",
+            "/nonexistent/model.pt",
+            "--data",
+            str(folder),
+            "--out",
+            str(out),
+            "--method",
+            "ft",
+            "--config",
+            str(config),
+        ]
+    )
     assert again.exit_code == 2 and "4 bad rows in a row" in again.output
     # Under the limit the data check passes and the run goes on (here to the missing model).
-    fine = _cli(["purify", "/nonexistent/model.pt", "--data", str(folder), "--out", str(out), "--method", "ft",
-                 "--auto-batch"])  # fmt: skip
+    fine = _cli(
+        ["purify", "/nonexistent/model.pt", "--data", str(folder), "--out", str(out), "--method", "ft", "--auto-batch"]
+    )
     assert fine.exit_code == 2 and "bad rows in a row" not in fine.output and "model.pt" in fine.output
 
 

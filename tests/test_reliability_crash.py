@@ -27,9 +27,34 @@ TOTAL_STEPS = EPOCHS * (ROWS // BATCH)
 
 
 def _args(model: Path, data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "cleanerclip_tool", "purify", str(model), "--data", str(data), "--out", str(out),
-            "--method", "cleanclip", "--epochs", str(EPOCHS), "--batch-size", str(BATCH), "--lr", "1e-3",
-            "--warmup", "2", "--workers", "0", "--seed", "3", "--checkpoint-every", "1", "--json"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "cleanerclip_tool",
+        "purify",
+        str(model),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--method",
+        "cleanclip",
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        str(BATCH),
+        "--lr",
+        "1e-3",
+        "--warmup",
+        "2",
+        "--workers",
+        "0",
+        "--seed",
+        "3",
+        "--checkpoint-every",
+        "1",
+        "--json",
+    ]
 
 
 @pytest.mark.slow
@@ -42,8 +67,9 @@ def test_sigkill_at_a_random_step_then_resume_matches_an_uninterrupted_run(tmp_p
     run = tmp_path / "cwd"  # the working folder: anything written outside --out would land here
     run.mkdir()
 
-    whole = subprocess.run(_args(model, data, tmp_path / "whole"), capture_output=True, text=True, env=env,
-                           timeout=300, cwd=run)  # fmt: skip
+    whole = subprocess.run(
+        _args(model, data, tmp_path / "whole"), capture_output=True, text=True, env=env, timeout=300, cwd=run
+    )
     assert whole.returncode == 0, whole.stderr
     assert json.loads(whole.stdout)["steps"] == TOTAL_STEPS
 
@@ -66,8 +92,9 @@ def test_sigkill_at_a_random_step_then_resume_matches_an_uninterrupted_run(tmp_p
     assert survivor is not None and survivor[1]["step"] >= kill_after  # at most one interval (1 step) lost
 
     human = [a for a in _args(model, data, out) if a != "--json"]  # progress and notices on stderr
-    resumed = subprocess.run([*human, "--resume"], capture_output=True, text=True, env={**env, "COLUMNS": "300"},
-                             timeout=300, cwd=run)  # fmt: skip
+    resumed = subprocess.run(
+        [*human, "--resume"], capture_output=True, text=True, env={**env, "COLUMNS": "300"}, timeout=300, cwd=run
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"(step {survivor[1]['step']})" in resumed.stderr  # it resumed, it did not start over
     assert json.loads((out / "summary.json").read_text())["steps"] == TOTAL_STEPS

@@ -48,8 +48,12 @@ def _bad_folder(root: Path) -> tuple[Path, dict[str, str], list[str]]:
         "img/001.png": f"longer than {MAX_CAPTION_CHARS}",
         "../outside.png": "escapes the data root",
     }
-    lines += ["img/missing.png,a missing file", "img/000.png,   ", "img/001.png," + "word " * 1000,
-              "../outside.png,outside the root"]  # fmt: skip
+    lines += [
+        "img/missing.png,a missing file",
+        "img/000.png,   ",
+        "img/001.png," + "word " * 1000,
+        "../outside.png,outside the root",
+    ]
     data = "\n".join(lines).encode("utf-8") + b"\nimg/002.png,caf\xe9 latin-1 bytes\n"
     expected["img/002.png"] = "UTF-8"
     data += b'img/003.png,"a quote that never ends\n'
@@ -101,8 +105,9 @@ def test_strict_stops_before_training_with_the_full_report(tmp_path: Path, monke
     folder, expected, odd = _bad_folder(tmp_path / "root" / "data")
     out = tmp_path / "out"
     # The model does not exist: the data check must stop the run before anything is loaded.
-    result = _cli(["purify", "/nonexistent/model.pt", "--data", str(folder), "--out", str(out), "--strict",
-                   "--method", "ft"])  # fmt: skip
+    result = _cli(
+        ["purify", "/nonexistent/model.pt", "--data", str(folder), "--out", str(out), "--strict", "--method", "ft"]
+    )
     assert result.exit_code == 2, result.output
     assert "--strict: 11 bad row(s), first at line 22" in result.output and "Traceback" not in result.output
     with (out / "skipped.csv").open(newline="", encoding="utf-8") as fh:
@@ -115,8 +120,20 @@ def test_strict_stops_before_training_with_the_full_report(tmp_path: Path, monke
 def test_too_many_bad_rows_stop_with_a_clear_message(tmp_path: Path) -> None:
     folder, _expected, _odd = _bad_folder(tmp_path / "root" / "data")
     out = tmp_path / "out"
-    result = _cli(["purify", "/nonexistent/model.pt", "--data", str(folder), "--out", str(out), "--method", "ft",
-                   "--max-skipped-fraction", "0.1"])  # fmt: skip
+    result = _cli(
+        [
+            "purify",
+            "/nonexistent/model.pt",
+            "--data",
+            str(folder),
+            "--out",
+            str(out),
+            "--method",
+            "ft",
+            "--max-skipped-fraction",
+            "0.1",
+        ]
+    )
     assert result.exit_code == 2, result.output
     assert "6 of 31 rows are bad (19% > max_skipped_fraction 0.1)" in result.output
     assert (out / "skipped.csv").is_file()
@@ -130,8 +147,14 @@ def test_paths_outside_the_data_root_need_allow_outside_root(tmp_path: Path) -> 
     outside = tmp_path / "secret.png"
     outside.write_bytes((folder / "img" / "000.png").read_bytes())
     (folder / "img" / "link.png").symlink_to(outside)
-    rows = ["filepath,title", "img/000.png,inside", "../secret.png,dot dot", f"{outside},absolute",
-            "img/link.png,a symlink out", "img/../../secret.png,normalised out"]  # fmt: skip
+    rows = [
+        "filepath,title",
+        "img/000.png,inside",
+        "../secret.png,dot dot",
+        f"{outside},absolute",
+        "img/link.png,a symlink out",
+        "img/../../secret.png,normalised out",
+    ]
     (folder / "captions.csv").write_text("\n".join(rows) + "\n")
     table = load_caption_table(folder)
     assert [r.relpath for r in table.rows] == ["img/000.png"]

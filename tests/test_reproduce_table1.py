@@ -22,10 +22,12 @@ def _report(asr_ft: float, ba_ft: float) -> dict:
     def rates(v: float) -> dict:
         return {k: v for k in ("1", "3", "5", "10")}
 
-    return {"results": [
-        {"method": "none", "ba": rates(96.0), "asr": rates(97.0)},
-        {"method": "ft", "ba": rates(ba_ft), "asr": rates(asr_ft)},
-    ]}
+    return {
+        "results": [
+            {"method": "none", "ba": rates(96.0), "asr": rates(97.0)},
+            {"method": "ft", "ba": rates(ba_ft), "asr": rates(asr_ft)},
+        ]
+    }
 
 
 def test_aggregate_gives_mean_and_sample_sd_over_seeds(repro) -> None:
@@ -67,9 +69,12 @@ def test_compute_line_sums_pretraining_and_defenses(repro, tmp_path: Path) -> No
 
     victim = tmp_path / "victims" / "badnet-seed1-scale1"
     victim.mkdir(parents=True)
-    (victim / "cleanerclip_card.json").write_text(json.dumps(
-        {"history": [{"action": "toyworld-pretrain", "seconds": 600.0}]}), encoding="utf-8")
-    reports = {("badnet", 0): {"model": "/shipped/badnet", "wall_seconds": 120.0},
-               ("badnet", 1): {"model": str(victim), "wall_seconds": 180.0}}
+    (victim / "cleanerclip_card.json").write_text(
+        json.dumps({"history": [{"action": "toyworld-pretrain", "seconds": 600.0}]}), encoding="utf-8"
+    )
+    reports = {
+        ("badnet", 0): {"model": "/shipped/badnet", "wall_seconds": 120.0},
+        ("badnet", 1): {"model": str(victim), "wall_seconds": 180.0},
+    }
     line = repro.compute_line(reports, tmp_path)
     assert "1 victims pretrained in 10 min, 1 shipped" in line and "CleanerCLIP, scan) 5 min" in line

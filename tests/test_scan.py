@@ -19,8 +19,18 @@ from cleanerclip_tool.errors import BadInputError, DataError
 
 CLASSES = ["circle", "square", "heart", "star"]
 SCHEMA_TOP = {"model", "eval_data", "results"}
-SCHEMA_ROW = {"attack", "params", "target", "n_clean", "n_triggered", "ba", "asr", "discovered_target",
-              "discovered_share", "seconds"}
+SCHEMA_ROW = {
+    "attack",
+    "params",
+    "target",
+    "n_clean",
+    "n_triggered",
+    "ba",
+    "asr",
+    "discovered_target",
+    "discovered_share",
+    "seconds",
+}
 
 
 def make_eval_folder(root: Path, per_class: int = 3, size: int = 32) -> Path:
@@ -65,8 +75,15 @@ def test_scan_library_report(tmp_path: Path, tiny_loaded) -> None:
     eval_set = load_eval_set(make_eval_folder(tmp_path / "ev"))
     assert eval_set.classnames == CLASSES and eval_set.templates == ["a photo of a {}.", "a drawing of a {}."]
     events = []
-    report = scan(tiny_loaded, eval_set, [get_trigger("badnet"), get_trigger("sig")], target="heart",
-                  topk=(1, 3), batch_size=5, on_event=events.append)
+    report = scan(
+        tiny_loaded,
+        eval_set,
+        [get_trigger("badnet"), get_trigger("sig")],
+        target="heart",
+        topk=(1, 3),
+        batch_size=5,
+        on_event=events.append,
+    )
     doc = json.loads(json.dumps(report.to_dict()))
     check_schema(doc, ["badnet", "sig"], ["1", "3"])
     row = doc["results"][0]
@@ -159,9 +176,26 @@ def cli_app():
 def test_scan_cli_json_matches_schema(tmp_path: Path, tiny_folder: Path, cli_app) -> None:
     ev = make_eval_folder(tmp_path / "ev")
     out = tmp_path / "report.json"
-    result = CliRunner().invoke(cli_app, ["scan", str(tiny_folder), "--eval-data", str(ev), "--attack",
-                                          "badnet,blended", "--topk", "1,3,5,10", "--json", "--out", str(out),
-                                          "--device", "cpu", "--param", "badnet.size_px=5"])
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "scan",
+            str(tiny_folder),
+            "--eval-data",
+            str(ev),
+            "--attack",
+            "badnet,blended",
+            "--topk",
+            "1,3,5,10",
+            "--json",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--param",
+            "badnet.size_px=5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     check_schema(doc, ["badnet", "blended"], ["1", "3", "5", "10"])
@@ -173,14 +207,30 @@ def test_scan_cli_json_matches_schema(tmp_path: Path, tiny_folder: Path, cli_app
 def test_scan_cli_table_and_errors(tmp_path: Path, tiny_folder: Path, cli_app) -> None:
     ev = make_eval_folder(tmp_path / "ev")
     runner = CliRunner()
-    table = runner.invoke(cli_app, ["scan", str(tiny_folder), "--eval-data", str(ev), "--attack", "wanet",
-                                    "--target", "heart", "--topk", "1,3", "--device", "cpu"])
+    table = runner.invoke(
+        cli_app,
+        [
+            "scan",
+            str(tiny_folder),
+            "--eval-data",
+            str(ev),
+            "--attack",
+            "wanet",
+            "--target",
+            "heart",
+            "--topk",
+            "1,3",
+            "--device",
+            "cpu",
+        ],
+    )
     assert table.exit_code == 0, table.output
     assert "ASR@3" in table.output and "wanet" in table.output
     assert runner.invoke(cli_app, ["scan", str(tiny_folder), "--eval-data", str(ev), "--attack", "nope"]).exit_code == 2
     assert runner.invoke(cli_app, ["scan", str(tiny_folder), "--eval-data", str(ev), "--topk", "0"]).exit_code == 2
     assert runner.invoke(cli_app, ["scan", str(tiny_folder), "--eval-data", str(ev), "--target", "x"]).exit_code == 2
-    assert runner.invoke(cli_app, ["scan", str(tiny_folder), "--attack", "custom", "--eval-data",
-                                   str(ev)]).exit_code == 2  # custom needs --trigger
+    assert (
+        runner.invoke(cli_app, ["scan", str(tiny_folder), "--attack", "custom", "--eval-data", str(ev)]).exit_code == 2
+    )  # custom needs --trigger
     missing = runner.invoke(cli_app, ["scan", str(tiny_folder), "--attack", "badnet"])
     assert missing.exit_code == 2 and "--eval-data is required" in missing.output

@@ -68,8 +68,10 @@ def train_tiny_clip(poison_rate: float, steps: int = 200, seed: int = 0):
         # captions repeat, so several pairs in a batch match; soft targets over equal captions
         same = (tokens[idx][:, None, :] == tokens[idx][None, :, :]).all(-1).float()
         target = same / same.sum(1, keepdim=True)
-        loss = (torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
-                + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean()) / 2
+        loss = (
+            torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
+            + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean()
+        ) / 2
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -138,6 +140,7 @@ def test_shipped_toy_clean_scans_with_low_asr() -> None:
     from cleanerclip_tool.toyworld import default_world
     from cleanerclip_tool.toyworld.registry import TARGET_LABEL
 
-    result = scan(loaded, load_eval_set(default_world().test), [get_trigger("badnet", size_px=5)],
-                  target=TARGET_LABEL).results[0]
+    result = scan(
+        loaded, load_eval_set(default_world().test), [get_trigger("badnet", size_px=5)], target=TARGET_LABEL
+    ).results[0]
     assert result.asr["1"] < 0.3

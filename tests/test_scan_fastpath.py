@@ -38,8 +38,10 @@ def fast_tensor(preprocess, image: Image.Image) -> torch.Tensor:
     return fast.batch(torch.from_numpy(np.array(fast.to_uint8(np.asarray(image))))[None])[0]
 
 
-@pytest.mark.parametrize(("size", "resize_mode", "interpolation"),
-                         [(32, "shortest", "bicubic"), (24, "squash", "bilinear"), (224, "shortest", "bicubic")])
+@pytest.mark.parametrize(
+    ("size", "resize_mode", "interpolation"),
+    [(32, "shortest", "bicubic"), (24, "squash", "bilinear"), (224, "shortest", "bicubic")],
+)
 def test_fast_preprocess_equals_open_clip_transform(size: int, resize_mode: str, interpolation: str) -> None:
     preprocess = open_clip_eval_transform(size, resize_mode=resize_mode, interpolation=interpolation)
     fast = split_preprocess(preprocess)
@@ -176,8 +178,9 @@ def test_fast_scan_gives_the_reference_top_k_with_all_six_attacks(toy_folder: Pa
     triggers = [None, *(get_trigger(a, **toy_params(a)) for a in PAPER_ATTACKS)]
     samples = select_samples(eval_set, None, 0)
     with torch.inference_mode():
-        classifier = build_classifier(loaded.model, loaded.tokenizer, eval_set.classnames, eval_set.templates,
-                                      device="cpu").float()
+        classifier = build_classifier(
+            loaded.model, loaded.tokenizer, eval_set.classnames, eval_set.templates, device="cpu"
+        ).float()
 
     def passed(fast: bool, workers: int):
         dataset = ScanViews(samples, loaded.preprocess, triggers, fast=fast)

@@ -94,8 +94,24 @@ def _toy_clean_or_skip() -> None:
 def test_scan_of_a_toy_model_resolves_the_shipped_artefacts(tmp_path: Path, cli_app, build_record: dict) -> None:
     _toy_clean_or_skip()
     ev = make_eval_folder(tmp_path / "ev", per_class=1)
-    result = CliRunner().invoke(cli_app, ["scan", "toy:clean", "--eval-data", str(ev), "--attack", "ssba,badclip,sig",
-                                          "--topk", "1", "--json", "--device", "cpu", "--workers", "0"])
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "scan",
+            "toy:clean",
+            "--eval-data",
+            str(ev),
+            "--attack",
+            "ssba,badclip,sig",
+            "--topk",
+            "1",
+            "--json",
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = {r["attack"]: r for r in json.loads(result.stdout)["results"]}
     assert rows["ssba"]["artefact_sha256"] == build_record["artefacts"]["ssba"]["sha256"]
@@ -108,8 +124,11 @@ def test_toy_defaults_prefer_the_trigger_the_model_was_poisoned_with() -> None:
 
     from cleanerclip_tool.toyworld.triggers import toy_trigger_defaults
 
-    card = SimpleNamespace(history=[{"settings": {"attack": "badclip", "seed": 7,
-                                                  "trigger_params": {"size_px": 6, "patch": "/gone/patch.png"}}}])
+    card = SimpleNamespace(
+        history=[
+            {"settings": {"attack": "badclip", "seed": 7, "trigger_params": {"size_px": 6, "patch": "/gone/patch.png"}}}
+        ]
+    )
     params, seed = toy_trigger_defaults(card, "badclip")
     assert seed == 7 and params["size_px"] == 6
     assert params["patch"] == str(artefact_path("badclip"))  # a recorded path missing here: the shipped one
@@ -235,16 +254,39 @@ def test_trigger_cli_checks_the_output_kind_first(tmp_path: Path, cli_app) -> No
     src = tmp_path / "missing-data"
     ssba = runner.invoke(cli_app, ["trigger", "train-ssba", str(src), "--out", str(tmp_path / "enc.pt")])
     assert ssba.exit_code == 2 and ".safetensors" in ssba.output
-    patch = runner.invoke(cli_app, ["trigger", "optimize-badclip", "toy:clean", "--data", str(src),
-                                    "--target", "heart", "--out", str(tmp_path / "patch.jpg")])
+    patch = runner.invoke(
+        cli_app,
+        [
+            "trigger",
+            "optimize-badclip",
+            "toy:clean",
+            "--data",
+            str(src),
+            "--target",
+            "heart",
+            "--out",
+            str(tmp_path / "patch.jpg"),
+        ],
+    )
     assert patch.exit_code == 2 and ".png" in patch.output
 
 
 @pytest.mark.slow
 def test_build_script_rebuilds_the_badclip_patch_and_records_it(tmp_path: Path) -> None:
     _toy_clean_or_skip()
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "build_toy_artefacts.py"), "--only", "badclip",
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "build_toy_artefacts.py"),
+            "--only",
+            "badclip",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads((tmp_path / BUILD_RECORD).read_text())
     entry = record["artefacts"]["badclip"]

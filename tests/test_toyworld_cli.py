@@ -72,10 +72,31 @@ def test_poisoning_uses_the_poison_builder_and_target_captions(tmp_path: Path) -
 def test_pretrain_smoke_saves_a_loadable_model(tmp_path: Path) -> None:
     pytest.importorskip("cleanerclip_tool.models.save")
     out = tmp_path / "toy-model"
-    result = runner.invoke(toyworld_app, [
-        "pretrain", "--out", str(out), "--attack", "badnet", "--poison-rate", "0.1", "--world-size", "64",
-        "--batch-size", "16", "--epochs", "1", "--max-steps", "3", "--seed", "2", "--threads", "1", "--json",
-    ])
+    result = runner.invoke(
+        toyworld_app,
+        [
+            "pretrain",
+            "--out",
+            str(out),
+            "--attack",
+            "badnet",
+            "--poison-rate",
+            "0.1",
+            "--world-size",
+            "64",
+            "--batch-size",
+            "16",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "3",
+            "--seed",
+            "2",
+            "--threads",
+            "1",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["steps"] == 3 and summary["settings"]["seed"] == 2

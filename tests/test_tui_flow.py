@@ -69,8 +69,11 @@ def test_whole_flow_model_data_configure_run_scan(world: dict[str, Path], tmp_pa
             # --- Model: type the folder, resolve with the pane key --------------------------------
             app.query_one("#model-spec").value = str(world["model"])
             await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: app.session.loaded is not None or "failed" in text_of(app, "#model-status"),
-                           "the model to resolve")
+            await wait_for(
+                pilot,
+                lambda: app.session.loaded is not None or "failed" in text_of(app, "#model-status"),
+                "the model to resolve",
+            )
             assert app.session.loaded is not None, text_of(app, "#model-status")
             card = text_of(app, "#card")
             assert "parameters" in card and "sha256" in card and str(world["model"]) in card
@@ -82,8 +85,11 @@ def test_whole_flow_model_data_configure_run_scan(world: dict[str, Path], tmp_pa
             assert app.query_one(TabbedContent).active == "data"
             app.query_one("#data-path").value = str(world["data"])
             await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: app.session.table is not None or "failed" in text_of(app, "#data-summary"),
-                           "the data to load")
+            await wait_for(
+                pilot,
+                lambda: app.session.table is not None or "failed" in text_of(app, "#data-summary"),
+                "the data to load",
+            )
             assert "16 usable rows, 0 skipped" in text_of(app, "#data-summary")
             preview = app.query_one("#preview", DataTable)
             assert preview.row_count == 12
@@ -92,9 +98,19 @@ def test_whole_flow_model_data_configure_run_scan(world: dict[str, Path], tmp_pa
             # --- Configure: K, λ1, λ2, τ+, τ− and a tiny run; Save writes the TOML the CLI reads ---
             await pilot.press("f3")
             await pilot.pause()
-            form = {"samples": "8", "lambda1": "0.5", "lambda2": "2.0", "tau_pos": "0.6", "tau_neg": "0.2",
-                    "epochs": "1", "batch_size": "8", "warmup": "1", "workers": "0", "device": "cpu",
-                    "out": str(world["out"])}
+            form = {
+                "samples": "8",
+                "lambda1": "0.5",
+                "lambda2": "2.0",
+                "tau_pos": "0.6",
+                "tau_neg": "0.2",
+                "epochs": "1",
+                "batch_size": "8",
+                "warmup": "1",
+                "workers": "0",
+                "device": "cpu",
+                "out": str(world["out"]),
+            }
             for name, value in form.items():
                 app.query_one(f"#f-{name}").value = value
             app.query_one("#f-precision").value = "fp32"
@@ -130,8 +146,9 @@ def test_whole_flow_model_data_configure_run_scan(world: dict[str, Path], tmp_pa
             app.query_one("#eval-path").value = str(world["eval"])
             await pilot.press("ctrl+r")
             scan = app.query_one("#scan-table", DataTable)
-            await wait_for(pilot, lambda: scan.row_count > 0 or "failed" in text_of(app, "#scan-status"),
-                           "the scan", timeout=90)
+            await wait_for(
+                pilot, lambda: scan.row_count > 0 or "failed" in text_of(app, "#scan-status"), "the scan", timeout=90
+            )
             rows = [tuple(str(c) for c in scan.get_row_at(i)) for i in range(scan.row_count)]
             assert [r[:2] for r in rows] == [("badnet", "before"), ("badnet", "after"), ("badnet", "change")]
             for row in rows[:2]:
@@ -148,8 +165,15 @@ def test_whole_flow_model_data_configure_run_scan(world: dict[str, Path], tmp_pa
     assert (purified / "open_clip_model.safetensors").stat().st_size > 0
     assert (purified / "cleanerclip_card.json").is_file() and (purified / "README.md").is_file()
     toml = world["toml"].read_text()
-    for line in ("samples = 8", "warmup = 1", "lambda1 = 0.5", "lambda2 = 2.0", "tau_pos = 0.6", "tau_neg = 0.2",
-                 'method = "cleanerclip"'):
+    for line in (
+        "samples = 8",
+        "warmup = 1",
+        "lambda1 = 0.5",
+        "lambda2 = 2.0",
+        "tau_pos = 0.6",
+        "tau_neg = 0.2",
+        'method = "cleanerclip"',
+    ):
         assert line in toml, toml
 
 
@@ -164,8 +188,7 @@ def test_pane_keys_work_wherever_focus_is_and_the_app_resizes(tmp_path, monkeypa
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("f3")
             await pilot.pause()
-            keys = {b.binding.key: b.binding.description for b in app.screen.active_bindings.values()
-                    if b.binding.show}
+            keys = {b.binding.key: b.binding.description for b in app.screen.active_bindings.values() if b.binding.show}
             assert keys["ctrl+t"] == "Start" and keys["ctrl+s"] == "Save TOML" and "ctrl+r" not in keys
             # Focus moves after the pane is drawn: the first field, not the scrolling form around it.
             await wait_for(pilot, lambda: app.focused is not None, "focus in the Configure pane", timeout=10)

@@ -20,9 +20,7 @@ def wordbanks_dir() -> Path:
     repo_root = PACKAGE_DIR.parent.parent / "wordbanks"
     if repo_root.is_dir():
         return repo_root
-    raise FileNotFoundError(
-        f"word banks not found in {shipped} or {repo_root}; the installation is incomplete"
-    )
+    raise FileNotFoundError(f"word banks not found in {shipped} or {repo_root}; the installation is incomplete")
 
 
 def cache_dir() -> Path:

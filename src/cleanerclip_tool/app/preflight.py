@@ -80,8 +80,9 @@ def check_skipped(
     report = write_skipped_csv(skipped, out_dir / "skipped.csv")
     where = table.csv_path  # type: ignore[attr-defined]
     if strict:
-        raise DataError(f"--strict: {len(skipped)} bad row(s), first at line {skipped[0].line}; see {report}",
-                        where=where)  # fmt: skip
+        raise DataError(
+            f"--strict: {len(skipped)} bad row(s), first at line {skipped[0].line}; see {report}", where=where
+        )
     if in_a_row and share <= max_fraction:
         raise DataError(
             f"{run} bad rows in a row (lines {run_start}-{run_start + run - 1}; max_bad_rows_in_a_row "

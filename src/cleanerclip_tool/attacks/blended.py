@@ -59,4 +59,3 @@ class BlendedTrigger(Trigger):
         alpha = float(self.params.alpha)
         pattern = self.pattern(image.shape[0], image.shape[1], index)
         return (1.0 - alpha) * image.astype(np.float32) + alpha * pattern
-

@@ -38,8 +38,9 @@ class CustomTrigger(Trigger):
     def validate(self) -> None:
         p: CustomParams = self.params
         if p.image is None:
-            raise BadInputError("the custom attack needs a trigger image", where="--trigger",
-                                hint="pass --trigger FILE")
+            raise BadInputError(
+                "the custom attack needs a trigger image", where="--trigger", hint="pass --trigger FILE"
+            )
         if p.mode not in MODES:
             raise BadInputError(f"mode must be one of {', '.join(MODES)} (got {p.mode!r})", where="custom")
         if p.position not in POSITIONS:

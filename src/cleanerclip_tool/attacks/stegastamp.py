@@ -139,8 +139,9 @@ def default_encoder(config: StegaConfig, seed: int) -> StegaEncoder:
     return encoder.eval()
 
 
-def save_stegastamp(encoder: StegaEncoder, decoder: StegaDecoder | None, path: str | Path,
-                    extra: dict[str, str] | None = None) -> Path:
+def save_stegastamp(
+    encoder: StegaEncoder, decoder: StegaDecoder | None, path: str | Path, extra: dict[str, str] | None = None
+) -> Path:
     """Write both networks to one safetensors file (tensors prefixed ``encoder.``/``decoder.``)."""
     from safetensors.torch import save_file
 
@@ -180,7 +181,7 @@ def load_stegastamp(path: str | Path) -> tuple[StegaEncoder, StegaDecoder | None
 
 
 def _load_prefixed(module: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, where: Path) -> None:
-    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -260,13 +261,25 @@ def train_stegastamp(
         optimizer.step()
         if step % 25 == 0 or step == steps:
             acc = ((logits > 0).float() == bits).float().mean().item()
-            on_event(TaskProgress("train-ssba", step, steps, {"bit_loss": round(bit_loss.item(), 4),
-                                                             "bit_acc": round(acc, 4)}))
+            on_event(
+                TaskProgress(
+                    "train-ssba", step, steps, {"bit_loss": round(bit_loss.item(), 4), "bit_acc": round(acc, 4)}
+                )
+            )
     encoder.eval()
     decoder.eval()
     accuracy, mean_abs, psnr = evaluate_stegastamp(encoder, decoder, data, seed=seed + 1)
-    path = save_stegastamp(encoder, decoder, out, extra={"image_size": str(image_size), "seed": str(seed),
-                                                        "steps": str(steps), "bit_accuracy": f"{accuracy:.4f}"})
+    path = save_stegastamp(
+        encoder,
+        decoder,
+        out,
+        extra={
+            "image_size": str(image_size),
+            "seed": str(seed),
+            "steps": str(steps),
+            "bit_accuracy": f"{accuracy:.4f}",
+        },
+    )
     seconds = time.perf_counter() - started
     result = StegaTrainResult(path, steps, seconds, accuracy, mean_abs, psnr)
     on_event(TaskFinished("train-ssba", {"bit_accuracy": accuracy, "psnr": psnr, "seconds": seconds}))
@@ -275,8 +288,9 @@ def train_stegastamp(
 
 
 @torch.no_grad()
-def evaluate_stegastamp(encoder: StegaEncoder, decoder: StegaDecoder, data: torch.Tensor, *,
-                        seed: int = 1) -> tuple[float, float, float]:
+def evaluate_stegastamp(
+    encoder: StegaEncoder, decoder: StegaDecoder, data: torch.Tensor, *, seed: int = 1
+) -> tuple[float, float, float]:
     """(bit accuracy on fresh random codes, mean |residual| in 0..255, PSNR in dB) after 8-bit rounding."""
     generator = torch.Generator().manual_seed(seed)
     bits = torch.randint(0, 2, (data.shape[0], encoder.config.n_bits), generator=generator).float()

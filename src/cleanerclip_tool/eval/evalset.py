@@ -105,8 +105,11 @@ def read_classnames(path: Path, folders: Sequence[str]) -> list[str]:
             raise DataError(f"no class name for folder(s) {', '.join(missing[:5])}", where=path)
         return [mapping[f] for f in folders]
     if len(lines) != len(folders):
-        raise DataError(f"{len(lines)} class names for {len(folders)} folders", where=path,
-                        hint="one name per line in sorted folder order, or 'folder<TAB>name' lines")
+        raise DataError(
+            f"{len(lines)} class names for {len(folders)} folders",
+            where=path,
+            hint="one name per line in sorted folder order, or 'folder<TAB>name' lines",
+        )
     return [ln.strip() for ln in lines]
 
 

@@ -123,8 +123,14 @@ class ScanViews(torch.utils.data.Dataset):
     other preprocess (or ``fast=False``, the reference path) is called per view on PIL images.
     """
 
-    def __init__(self, samples: Sequence[tuple[Any, int, int]], preprocess: Callable,
-                 triggers: Sequence[Trigger | None], *, fast: bool = True):
+    def __init__(
+        self,
+        samples: Sequence[tuple[Any, int, int]],
+        preprocess: Callable,
+        triggers: Sequence[Trigger | None],
+        *,
+        fast: bool = True,
+    ):
         self.samples = list(samples)  # (path, label, index in the eval set)
         self.preprocess = preprocess
         self.triggers = list(triggers)  # None = the clean view
@@ -260,8 +266,13 @@ def predict_views(
     views = len(dataset.triggers)
     per_batch = max(1, batch_size // views)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=per_batch, shuffle=False, num_workers=workers, collate_fn=dataset.collate,
-        pin_memory=device.startswith("cuda"), persistent_workers=False,
+        dataset,
+        batch_size=per_batch,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=dataset.collate,
+        pin_memory=device.startswith("cuda"),
+        persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None,
     )
     batches: Any = loader if workers > 0 else _Prefetcher(loader)
@@ -302,7 +313,9 @@ def predict_views(
     return ViewPredictions(
         torch.cat(tops).numpy() if tops else np.zeros((0, views, k), dtype=np.int64),
         torch.cat(labels).numpy() if labels else np.zeros(0, dtype=np.int64),
-        view_seconds, wall, forward,
+        view_seconds,
+        wall,
+        forward,
     )
 
 
@@ -375,8 +388,9 @@ def scan(
     classifier = classifier.float()
 
     dataset = ScanViews(samples, loaded.preprocess, [None, *attacks], fast=fast_preprocess)
-    passed = predict_views(model, classifier, dataset, maxk=maxk, batch_size=batch_size, device=device,
-                           workers=workers, on_event=on_event)
+    passed = predict_views(
+        model, classifier, dataset, maxk=maxk, batch_size=batch_size, device=device, workers=workers, on_event=on_event
+    )
     labels = passed.labels
     clean_top = passed.topk[:, 0]
     clean_seconds = float(passed.view_seconds[0])

@@ -18,7 +18,16 @@ from pathlib import Path
 from cleanerclip_tool.augment.grammar import article_for
 
 SHAPES: tuple[str, ...] = (
-    "circle", "square", "rectangle", "triangle", "diamond", "star", "heart", "ring", "moon", "arrow",
+    "circle",
+    "square",
+    "rectangle",
+    "triangle",
+    "diamond",
+    "star",
+    "heart",
+    "ring",
+    "moon",
+    "arrow",
 )
 COLOUR_WORDS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "white", "black", "brown")
 SIZE_WORDS: tuple[str, ...] = ("small", "big")

@@ -131,8 +131,16 @@ def run_demo(
 
     def measure(model_loaded: Any, limit: int | None) -> dict[str, Any]:
         report = scan(
-            model_loaded, eval_set, [trigger], target=target, topk=TOPK, limit=limit,
-            device=device, workers=0, seed=settings.seed, on_event=on_event,
+            model_loaded,
+            eval_set,
+            [trigger],
+            target=target,
+            topk=TOPK,
+            limit=limit,
+            device=device,
+            workers=0,
+            seed=settings.seed,
+            on_event=on_event,
         )
         result = report.results[0]
         return {**_rates(result), "n_clean": result.n_clean, "n_triggered": result.n_triggered}
@@ -155,10 +163,19 @@ def run_demo(
             return {"ba_top1": m["ba"]["1"], "asr_top1": m["asr"]["1"]}
 
         schedule: dict[str, Any] = {
-            "method": method, "epochs": settings.epochs, "batch_size": min(settings.batch_size, len(rows)),
-            "lr": settings.lr, "warmup": settings.warmup, "samples": min(settings.samples, len(rows)),
-            "device": device, "precision": "fp32", "workers": 0, "seed": settings.seed,
-            "checkpoint_every": 10**9, "keep_checkpoints": 1, "out": str(out / "runs" / method),
+            "method": method,
+            "epochs": settings.epochs,
+            "batch_size": min(settings.batch_size, len(rows)),
+            "lr": settings.lr,
+            "warmup": settings.warmup,
+            "samples": min(settings.samples, len(rows)),
+            "device": device,
+            "precision": "fp32",
+            "workers": 0,
+            "seed": settings.seed,
+            "checkpoint_every": 10**9,
+            "keep_checkpoints": 1,
+            "out": str(out / "runs" / method),
         }
         config = PurifyConfig(**{**schedule, **settings.purify_overrides})  # an override wins over the schedule
         result = purify(fresh, table, config, on_event=on_event, eval_hook=eval_hook)
@@ -171,9 +188,15 @@ def run_demo(
             for h in result.history
         ]
         results.append(
-            {"method": method, "label": ROW_LABELS[method], **after, "seconds": round(result.seconds, 1),
-             "steps": result.steps, "model_dir": str(result.model_dir) if result.model_dir else None,
-             "history": history}
+            {
+                "method": method,
+                "label": ROW_LABELS[method],
+                **after,
+                "seconds": round(result.seconds, 1),
+                "steps": result.steps,
+                "model_dir": str(result.model_dir) if result.model_dir else None,
+                "history": history,
+            }
         )
 
     on_event(DemoPhase("report", "", total, total))

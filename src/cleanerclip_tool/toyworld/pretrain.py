@@ -54,8 +54,9 @@ class PretrainSettings:
 
     def validate(self) -> PretrainSettings:
         if self.target not in SHAPES:
-            raise BadInputError(f"target must be a toy-world shape ({', '.join(SHAPES)}), got {self.target!r}",
-                                where="--target")
+            raise BadInputError(
+                f"target must be a toy-world shape ({', '.join(SHAPES)}), got {self.target!r}", where="--target"
+            )
         if self.attack is not None and not 0 < self.poison_rate < 1:
             raise BadInputError(f"poison rate must be in (0, 1), got {self.poison_rate}", where="--poison-rate")
         for name in ("epochs", "batch_size", "world_size"):
@@ -116,8 +117,14 @@ def training_table(settings: PretrainSettings, world: Any, work_dir: Path, *, on
     trigger = get_trigger(settings.attack, seed=settings.seed, **settings.resolved_trigger_params(artefacts=True))
     count = max(1, round(settings.poison_rate * len(table.rows)))
     folder = build_poisoned_set(
-        table, trigger, settings.target, count, work_dir / "poisoned", seed=settings.seed,
-        target_captions=target_captions(settings.target), on_event=on_event,
+        table,
+        trigger,
+        settings.target,
+        count,
+        work_dir / "poisoned",
+        seed=settings.seed,
+        target_captions=target_captions(settings.target),
+        on_event=on_event,
     )
     return load_caption_table(folder / "captions.csv"), count
 
@@ -171,7 +178,10 @@ def pretrain(
         table, poisoned = training_table(settings, world, work, on_event=on_event)
         model = create_toy_model(settings.seed)
         loaded = build_loaded_model(
-            toy_model_cfg(), model, source=f"toyworld pretrain (seed {settings.seed})", kind="toy",
+            toy_model_cfg(),
+            model,
+            source=f"toyworld pretrain (seed {settings.seed})",
+            kind="toy",
             architecture=TOY_MODEL_NAME,
         )
         stop = threading.Event()

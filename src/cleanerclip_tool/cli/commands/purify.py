@@ -173,9 +173,13 @@ def run_notices(result: object) -> list[str]:
     lines = []
     skipped, amp = result.skipped_steps, result.amp_skipped_steps  # type: ignore[attr-defined]
     if skipped or amp:
-        lines.append(f"{skipped} step(s) skipped for a non-finite loss, {amp} skipped by AMP's GradScaler "
-                     "(inf/NaN gradients): those steps did not train")  # fmt: skip
+        lines.append(
+            f"{skipped} step(s) skipped for a non-finite loss, {amp} skipped by AMP's GradScaler "
+            "(inf/NaN gradients): those steps did not train"
+        )
     for change in result.batch_size_changes:  # type: ignore[attr-defined]
-        lines.append(f"batch size {change['from']} → {change['to']} at step {change['step']} ({change['reason']}): "
-                     "the contrastive objective changed (in-batch negatives); recorded in the model card")  # fmt: skip
+        lines.append(
+            f"batch size {change['from']} → {change['to']} at step {change['step']} ({change['reason']}): "
+            "the contrastive objective changed (in-batch negatives); recorded in the model card"
+        )
     return lines

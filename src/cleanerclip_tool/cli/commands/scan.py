@@ -146,4 +146,3 @@ def scan_command(
 
 def register(app: typer.Typer) -> None:
     app.command("scan")(scan_command)
-

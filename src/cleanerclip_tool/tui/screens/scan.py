@@ -33,7 +33,8 @@ def comparison_rows(reports: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]
     rows = []
     for attack in attacks:
         found = {
-            which: next((r for r in reports[which]["results"] if r["attack"] == attack), None) if which in reports
+            which: next((r for r in reports[which]["results"] if r["attack"] == attack), None)
+            if which in reports
             else None
             for which in ("before", "after")
         }
@@ -67,9 +68,7 @@ class ScanScreen(WorkerPane, Vertical):
         from cleanerclip_tool.attacks import list_triggers
 
         with Horizontal(id="scan-top"):
-            yield SelectionList[str](
-                *[(name, name, name in DEFAULT_ATTACKS) for name in list_triggers()], id="attacks"
-            )
+            yield SelectionList[str](*[(name, name, name in DEFAULT_ATTACKS) for name in list_triggers()], id="attacks")
             with Vertical(id="scan-form"):
                 yield Label("eval ImageFolder (empty: toy test split)", classes="hint")
                 yield Input(placeholder="path/to/imagefolder", id="eval-path", compact=True)
