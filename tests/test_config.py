@@ -71,7 +71,7 @@ def test_problems_name_each_bad_field_and_validate_says_them_all() -> None:
         cfg.validate()
     # the joined message, in the rules' order, each message once
     assert caught.value.message == (
-        "method must be one of cleanerclip, cleanclip, ft (got 'magic'); tau_pos must be > 0 (got 0.0); "
+        "method must be one of cleanerclip, cleanclip, ft, par (got 'magic'); tau_pos must be > 0 (got 0.0); "
         "epochs must be >= 1 (got 0); warmup and workers must be >= 0"
     )
     assert PurifyConfig().problems() == {}

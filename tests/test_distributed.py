@@ -21,7 +21,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _first_step_loss(rank: int, world: int, data: str, batch: int, out: str, port: int) -> None:
+def _first_step_loss(rank: int, world: int, data: str, batch: int, out: str, port: int, method: str) -> None:
     sys.path.insert(0, TESTS)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
     from engine_fixtures import tiny_loaded
@@ -32,6 +32,7 @@ def _first_step_loss(rank: int, world: int, data: str, batch: int, out: str, por
     from cleanerclip_tool.data.dataset import EpochSampler, PurifyDataset
     from cleanerclip_tool.engine.distributed import DistInfo, init_distributed
     from cleanerclip_tool.engine.samples import subcaption_tokens
+    from cleanerclip_tool.engine.state import frozen_copy
     from cleanerclip_tool.engine.step import forward_loss
     from cleanerclip_tool.losses import PurifyLoss
 
@@ -41,31 +42,49 @@ def _first_step_loss(rank: int, world: int, data: str, batch: int, out: str, por
     loaded = tiny_loaded(seed=5)
     model = loaded.model
     model.output_dict = True
-    cfg = PurifyConfig(method="cleanerclip", samples=12, batch_size=batch, seed=1)
+    cfg = PurifyConfig.for_method(method, samples=12, batch_size=batch, seed=1)
     loss_fn = PurifyLoss.from_config(cfg)
     rows = table.rows
-    aug = [r.caption.replace("a ", "one ", 1) for r in rows]
-    ds = PurifyDataset(rows, preprocess=loaded.preprocess, tokenizer=loaded.tokenizer, aug_captions=aug, seed=1)
+    aug = [r.caption.replace("a ", "one ", 1) for r in rows] if loss_fn.needs("augmented") else None
+    ds = PurifyDataset(
+        rows,
+        preprocess=loaded.preprocess,
+        tokenizer=loaded.tokenizer,
+        aug_captions=aug,
+        augment_images=loss_fn.needs("augmented_images"),
+        seed=1,
+    )
+    # PAR's reference: another model than the trained one, so the gathered distances are not all 0.
+    frozen = frozen_copy(tiny_loaded(seed=6).model) if loss_fn.needs("frozen") else None
+    if frozen is not None:
+        frozen.output_dict = True
     sampler = EpochSampler(len(rows), batch_size=batch, seed=1, rank=dist.rank, world_size=dist.world_size)
     sampler.set_epoch(0)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=0)
     cfa = subcaption_tokens(FakeSubCaptioner(), rows, cfg, 0, loaded.tokenizer, lambda e: None)
-    terms = forward_loss(model, loss_fn, next(iter(loader)), cfa, torch.device("cpu"), contextlib.nullcontext, dist)
+    batch = next(iter(loader))
+    terms = forward_loss(model, loss_fn, batch, cfa, torch.device("cpu"), contextlib.nullcontext, dist, frozen=frozen)
     if dist.is_main:
         torch.save({k: v.detach() for k, v in terms.items()}, out)
     if world > 1:
         torch.distributed.destroy_process_group()
 
 
+TERMS = {"cleanerclip": {"clip", "inmodal", "cfa", "total"}, "par": {"clip_fixed_scale", "perturb", "total"}}
+
+
 @pytest.mark.slow
-def test_two_gloo_processes_match_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", sorted(TERMS))
+def test_two_gloo_processes_match_one(tmp_path: Path, method: str) -> None:
     from engine_fixtures import draw_caption_set
 
     data = str(draw_caption_set(tmp_path / "data", n=32))
     single, double = tmp_path / "single.pt", tmp_path / "double.pt"
-    _first_step_loss(0, 1, data, 16, str(single), 0)
-    mp.spawn(_first_step_loss, args=(2, data, 8, str(double), _free_port()), nprocs=2, join=True)
+    _first_step_loss(0, 1, data, 16, str(single), 0, method)
+    mp.spawn(_first_step_loss, args=(2, data, 8, str(double), _free_port(), method), nprocs=2, join=True)
     a, b = torch.load(single), torch.load(double)
-    assert set(a) == set(b) == {"clip", "inmodal", "cfa", "total"}
+    assert set(a) == set(b) == TERMS[method]
+    if method == "par":
+        assert float(a["perturb"]) < 0  # the frozen copy differs from the model: a real distance was gathered
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)

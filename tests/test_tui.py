@@ -196,3 +196,47 @@ def test_pilot_start_applies_the_purify_data_checks(tmp_path, monkeypatch) -> No
         assert (tmp_path / "out" / "skipped.csv").is_file()
 
     asyncio.run(drive())
+
+
+def test_with_method_takes_the_new_recipe_where_the_old_defaults_stand() -> None:
+    from cleanerclip_tool.config import METHOD_DEFAULTS
+
+    par = PurifyConfig().with_method("par")
+    assert {k: getattr(par, k) for k in METHOD_DEFAULTS["par"]} == METHOD_DEFAULTS["par"]
+    typed = PurifyConfig(lr=5e-4).with_method("par")
+    assert typed.lr == 5e-4 and typed.epochs == METHOD_DEFAULTS["par"]["epochs"]  # what the user set stays
+    assert par.with_method("cleanerclip") == PurifyConfig()
+
+
+def test_pilot_picking_par_fills_in_its_recipe(tmp_path, monkeypatch) -> None:
+    """The method list offers PAR; picking it shows PAR's learning rate and epochs on the form and keeps
+    its schedule (lr_start, lr_end, warmup_epochs) in the config the run gets."""
+    monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    from cleanerclip_tool.config import METHOD_DEFAULTS
+    from cleanerclip_tool.tui.app import CleanerClipApp
+
+    assert "par" in next(f for f in FIELDS if f.name == "method").choices
+    recipe = METHOD_DEFAULTS["par"]
+
+    async def drive() -> None:
+        app = CleanerClipApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f3")
+            await pilot.pause()
+            app.query_one("#f-epochs").value = "7"  # typed by the user: kept
+            app.query_one("#f-method").value = "par"
+            await pilot.pause()
+            assert app.query_one("#f-lr").value == str(recipe["lr"])
+            assert app.query_one("#f-epochs").value == "7"
+            app.query_one("#f-out").value = str(tmp_path / "out")
+            await pilot.pause()
+            config = app.session.config
+            assert config is not None and config.method == "par"
+            assert (config.lr_start, config.lr_end, config.warmup_epochs) == (
+                recipe["lr_start"],
+                recipe["lr_end"],
+                recipe["warmup_epochs"],
+            )
+
+    asyncio.run(drive())

@@ -22,11 +22,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-Method = Literal["cleanerclip", "cleanclip", "ft"]
+Method = Literal["cleanerclip", "cleanclip", "ft", "par"]
 Precision = Literal["amp", "bf16", "fp32"]
 NegativeSet = Literal["batch", "own"]
 
-METHODS: tuple[str, ...] = ("cleanerclip", "cleanclip", "ft")
+METHODS: tuple[str, ...] = ("cleanerclip", "cleanclip", "ft", "par")
 PRECISIONS: tuple[str, ...] = ("amp", "bf16", "fp32")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
@@ -53,6 +53,12 @@ class PurifyConfig:
     beta2: float = 0.999
     eps: float = 1e-8
     warmup: int = 10_000  # steps of linear warmup before cosine decay [paper]
+    # Warmup as a share of the run's epochs; when set it replaces ``warmup`` (PAR's recipe: 0.5).
+    warmup_epochs: float | None = None
+    lr_start: float | None = None  # learning rate at warmup step 0; unset: CleanCLIP's ramp from ~0
+    lr_end: float = 0.0  # where the cosine ends
+    # PAR: a distance term whose batch mean exceeds this stops pushing [PAR code, --loss-thresh].
+    par_threshold: float = 2.15
     grad_clip: float | None = 1.0
     accum_steps: int = 1
     precision: str = "amp"
@@ -92,7 +98,7 @@ class PurifyConfig:
             problems["device"] = f"device must be auto, cpu, cuda or cuda:N (got {self.device!r})"
         if self.negative_set not in ("batch", "own"):
             problems["negative_set"] = f"negative_set must be 'batch' or 'own' (got {self.negative_set!r})"
-        for name in ("tau_pos", "tau_neg", "lr"):
+        for name in ("tau_pos", "tau_neg", "lr", "par_threshold"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 problems[name] = f"{name} must be > 0 (got {value})"
@@ -119,6 +125,12 @@ class PurifyConfig:
         for name in ("warmup", "workers"):
             if getattr(self, name) < 0:
                 problems[name] = "warmup and workers must be >= 0"
+        for name in ("warmup_epochs", "lr_start"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                problems[name] = f"{name} must be >= 0 or unset (got {value})"
+        if not (math.isfinite(self.lr_end) and self.lr_end >= 0):
+            problems["lr_end"] = f"lr_end must be >= 0 (got {self.lr_end})"
         if not isinstance(self.auto_batch, bool):
             problems["auto_batch"] = f"auto_batch must be true or false (got {self.auto_batch!r})"
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -133,11 +145,42 @@ class PurifyConfig:
             raise BadInputError("; ".join(messages), where="config")
         return self
 
+    @classmethod
+    def for_method(cls, method: str, **changes: Any) -> PurifyConfig:
+        """The defaults with ``method``'s own recipe (``METHOD_DEFAULTS``) under ``changes``."""
+        return cls(**{**METHOD_DEFAULTS.get(method, {}), "method": method, **changes})
+
+    def with_method(self, method: str) -> PurifyConfig:
+        """Switch to ``method``: each recipe setting still at the old method's default takes the new
+        method's (what a user picking PAR in a form expects), and a setting the user changed stays."""
+        old, new = PurifyConfig.for_method(self.method), PurifyConfig.for_method(method)
+        keys = set(METHOD_DEFAULTS.get(self.method, {})) | set(METHOD_DEFAULTS.get(method, {}))
+        changes = {k: getattr(new, k) for k in sorted(keys) if getattr(self, k) == getattr(old, k)}
+        return self.replace(method=method, **changes)
+
     def replace(self, **changes: Any) -> PurifyConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: A method's published recipe where it differs from the defaults above. Applied beneath a TOML file
+#: and flags (``build_purify_config``, ``PurifyConfig.for_method``), so each value can be overridden.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    # PAR [PAR code, train.py / trigger.sh]: AdamW betas (0.9, 0.98), weight decay 1e-4; lr 3e-5 falling
+    # linearly to the peak 3e-6 over half an epoch, then cosine to 1e-9; 2 epochs. (Their batch, 256 per
+    # GPU, is left to --batch-size.)
+    "par": {
+        "epochs": 2,
+        "lr": 3e-6,
+        "lr_start": 3e-5,
+        "lr_end": 1e-9,
+        "warmup_epochs": 0.5,
+        "beta2": 0.98,
+        "weight_decay": 1e-4,
+    },
+}
 
 
 def config_field_names(cls: type = PurifyConfig) -> set[str]:
@@ -177,7 +220,8 @@ def load_toml(path: str | Path, section: str = "purify") -> dict[str, Any]:
 
 
 def build_purify_config(toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PurifyConfig:
-    """Defaults, then the TOML file, then explicit overrides (flags win); validated."""
+    """Defaults, then the method's recipe (``METHOD_DEFAULTS``), then the TOML file, then explicit overrides
+    (flags win); validated."""
     values: dict[str, Any] = {}
     known = config_field_names()
     if toml_path is not None:
@@ -187,6 +231,7 @@ def build_purify_config(toml_path: str | Path | None = None, overrides: dict[str
             raise BadInputError(f"unknown setting(s) {', '.join(unknown)}", where=toml_path)
         values.update(table)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values = {**METHOD_DEFAULTS.get(values.get("method", default_of("method")), {}), **values}
     try:
         config = PurifyConfig(**values)
     except TypeError as exc:

@@ -7,7 +7,10 @@ against a hand-written loop (tests/test_losses.py):
 - ``inmodal``: CleanCLIP's in-modal self-supervision, L_SS (image vs its augmented view, caption
   vs its augmented caption);
 - ``cfa``: CleanerCLIP's counterfactual alignment loss, L_CFA, on the positive and negative
-  sub-captions of the epoch's K samples S.
+  sub-captions of the epoch's K samples S;
+- ``clip_fixed_scale`` and ``perturb``: PAR's objective (Perturb and Recover), L_CLIP with the
+  temperature held constant, minus half the (thresholded) distances of the image and text
+  embeddings from a frozen copy of the starting model.
 
 A method is a preset of term weights (``METHODS``). ``PurifyLoss.from_config`` builds the sum a
 config asks for, and, like open_clip's ``ClipLoss``, gathers the features of every process
@@ -58,6 +61,36 @@ def inmodal_loss(
     logits_img = logit_scale * image_features @ aug_image_features.t()
     logits_txt = logit_scale * text_features @ aug_text_features.t()
     return (F.cross_entropy(logits_img, labels) + F.cross_entropy(logits_txt, labels)) / 2
+
+
+def embedding_distance(features: Tensor, frozen_features: Tensor) -> Tensor:
+    """Mean over the batch of the squared L2 distance between two embeddings of the same inputs,
+    summed over dimensions (not divided by them): 0..4 for unit vectors [PAR code, losses.l2]."""
+    return (features - frozen_features).pow(2).sum(dim=1).mean()
+
+
+def par_perturb_loss(
+    image_features: Tensor,
+    frozen_image_features: Tensor,
+    text_features: Tensor,
+    frozen_text_features: Tensor,
+    *,
+    threshold: float,
+) -> Tensor:
+    """PAR's perturbation term, -(d_img + d_txt) / 2 [PAR code, losses.CLIPLoss].
+
+    Minimising it pushes the trained copy's embeddings away from the frozen copy's, where the
+    poisoned model put them. A distance whose batch mean exceeds ``threshold`` is replaced by 0, so
+    it stops pushing (and gets no gradient) once the embeddings are far enough; 2.15 is a cosine of
+    about -0.075.
+    """
+
+    def capped(distance: Tensor) -> Tensor:
+        return torch.where(distance > threshold, torch.zeros_like(distance), distance)
+
+    d_img = embedding_distance(image_features, frozen_image_features)
+    d_txt = embedding_distance(text_features, frozen_text_features)
+    return -0.5 * (capped(d_img) + capped(d_txt))
 
 
 def cfa_loss(
@@ -114,7 +147,8 @@ class BatchFeatures:
     ``aug_*`` are the augmented views' features (B rows each), present when a term needs
     ``"augmented"``. ``positive``/``negative`` are the sub-captions' features of the batch rows in
     S, in batch order (m rows each), and ``in_s`` the (B,) boolean mask of those rows, present
-    when a term needs ``"subcaptions"``.
+    when a term needs ``"subcaptions"``. ``frozen_*`` are the frozen starting model's features of
+    the same images and captions (B rows each), present when a term needs ``"frozen"``.
     """
 
     image: Tensor
@@ -125,6 +159,8 @@ class BatchFeatures:
     positive: Tensor | None = None
     negative: Tensor | None = None
     in_s: Tensor | None = None
+    frozen_image: Tensor | None = None
+    frozen_text: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -139,12 +175,21 @@ class GatheredFeatures:
     positive: Tensor | None = None
     negative: Tensor | None = None
     cfa_index: Tensor | None = None  # rows of ``image`` that are in S
+    frozen_image: Tensor | None = None
+    frozen_text: Tensor | None = None
 
 
 @dataclass(frozen=True)
 class LossTerm:
-    """A named term: its function of the gathered features and the config, and the inputs beyond
-    the clean pair that it needs the step to encode (``"augmented"``, ``"subcaptions"``)."""
+    """A named term: its function of the gathered features and the config, and what it needs the
+    step to encode beyond the clean pair:
+
+    - ``"augmented"``: each image's AutoAugment view and each caption's EDA version, as extra rows;
+    - ``"subcaptions"``: the positive and negative sub-captions of the batch rows in S;
+    - ``"frozen"``: the frozen starting model's features of the same images and captions;
+    - ``"augmented_images"``: the model sees the AutoAugment views *instead of* the clean images
+      (PAR trains on augmented images only).
+    """
 
     name: str
     compute: Callable[[GatheredFeatures, PurifyConfig], Tensor]
@@ -173,12 +218,24 @@ def _cfa_term(f: GatheredFeatures, config: PurifyConfig) -> Tensor:
     )
 
 
+def _clip_fixed_scale_term(f: GatheredFeatures, config: PurifyConfig) -> Tensor:
+    """L_CLIP with the temperature read as a constant: PAR's code passes ``logit_scale.exp().item()``."""
+    return clip_loss(f.image, f.text, f.logit_scale.detach())
+
+
+def _perturb_term(f: GatheredFeatures, config: PurifyConfig) -> Tensor:
+    assert f.frozen_image is not None and f.frozen_text is not None
+    return par_perturb_loss(f.image, f.frozen_image, f.text, f.frozen_text, threshold=config.par_threshold)
+
+
 TERMS: dict[str, LossTerm] = {
     term.name: term
     for term in (
         LossTerm("clip", _clip_term),
         LossTerm("inmodal", _inmodal_term, frozenset({"augmented"})),
         LossTerm("cfa", _cfa_term, frozenset({"subcaptions"})),
+        LossTerm("clip_fixed_scale", _clip_fixed_scale_term, frozenset({"augmented_images"})),
+        LossTerm("perturb", _perturb_term, frozenset({"frozen", "augmented_images"})),
     )
 }
 
@@ -198,10 +255,16 @@ def _cleanerclip_weights(config: PurifyConfig) -> dict[str, float]:
     return {**_cleanclip_weights(config), "cfa": config.lambda2}
 
 
+def _par_weights(config: PurifyConfig) -> dict[str, float]:
+    """L_PAR = L_CLIP - (d_img + d_txt) / 2, on AutoAugment views [PAR code]."""
+    return {"clip_fixed_scale": 1.0, "perturb": 1.0}
+
+
 METHODS: dict[str, Callable[[PurifyConfig], dict[str, float]]] = {
     "ft": _ft_weights,
     "cleanclip": _cleanclip_weights,
     "cleanerclip": _cleanerclip_weights,
+    "par": _par_weights,
 }
 
 
@@ -251,15 +314,21 @@ class PurifyLoss(nn.Module):
             cfa_index = torch.nonzero(gather(local.in_s.float()) > 0.5).flatten()
             positive = gather(positive_full)[cfa_index]
             negative = gather(negative_full)[cfa_index]
+
+        def gathered(t: Tensor | None) -> Tensor | None:
+            return gather(t) if t is not None else None
+
         return GatheredFeatures(
             image=gather(local.image),
             text=gather(local.text),
             logit_scale=local.logit_scale,
-            aug_image=gather(local.aug_image) if local.aug_image is not None else None,
-            aug_text=gather(local.aug_text) if local.aug_text is not None else None,
+            aug_image=gathered(local.aug_image),
+            aug_text=gathered(local.aug_text),
             positive=positive,
             negative=negative,
             cfa_index=cfa_index,
+            frozen_image=gathered(local.frozen_image),
+            frozen_text=gathered(local.frozen_text),
         )
 
     def forward(self, features: BatchFeatures | GatheredFeatures, gather: Gather = _identity) -> dict[str, Tensor]:

@@ -46,7 +46,7 @@ def seeded_cpu_rng(seed: int) -> Iterator[None]:
 
 class PurifyDataset(Dataset):
     """Items are dicts: ``image``, ``tokens``, ``row``, ``bad_row``, ``bad_walk`` and, for the in-modal
-    loss, ``aug_image`` and ``aug_tokens``.
+    loss, ``aug_image`` and ``aug_tokens`` (``aug_image`` alone with ``augment_images``).
 
     A row whose image cannot be decoded is replaced by the next decodable row (deterministically)
     and reported through ``bad_row`` so the run keeps its step count on every rank (no rank may
@@ -64,6 +64,7 @@ class PurifyDataset(Dataset):
         preprocess: Callable[[Any], torch.Tensor],
         tokenizer: Callable[[list[str]], torch.Tensor],
         aug_captions: Sequence[str] | None = None,
+        augment_images: bool = False,
         seed: int = 0,
         max_bad_in_a_row: int = DEFAULT_MAX_BAD_IN_A_ROW,
     ) -> None:
@@ -72,6 +73,9 @@ class PurifyDataset(Dataset):
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.aug_captions = list(aug_captions) if aug_captions is not None else None
+        # An AutoAugment view per image: with the augmented captions (CleanCLIP's in-modal term), or
+        # alone (PAR trains on the views).
+        self.augment_images = augment_images or aug_captions is not None
         self.seed = seed
         self._autoaugment: Any = None
 
@@ -107,9 +111,10 @@ class PurifyDataset(Dataset):
             "bad_row": row if walked else -1,
             "bad_walk": walked,
         }
-        if self.aug_captions is not None:
+        if self.augment_images:
             with seeded_cpu_rng(item_seed(self.seed, epoch, index)):
                 item["aug_image"] = self.preprocess(self._augment(image))
+        if self.aug_captions is not None:
             item["aug_tokens"] = self.tokenizer([self.aug_captions[index]])[0]
         return item
 

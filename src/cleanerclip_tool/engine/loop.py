@@ -40,7 +40,7 @@ from cleanerclip_tool.engine.memory import out_of_memory_error, probe_batch_size
 from cleanerclip_tool.engine.results import PurifyResult, save_purified
 from cleanerclip_tool.engine.samples import augmented_captions, subcaption_tokens
 from cleanerclip_tool.engine.schedule import lr_at
-from cleanerclip_tool.engine.state import TrainState
+from cleanerclip_tool.engine.state import TrainState, frozen_copy, model_fingerprint
 from cleanerclip_tool.errors import BadInputError, DataError, JobFailedError
 from cleanerclip_tool.events import EventCallback, Info, WarningEvent, ignore_event
 from cleanerclip_tool.losses import PurifyLoss
@@ -87,6 +87,7 @@ def purify(
         preprocess=loaded.preprocess,
         tokenizer=loaded.tokenizer,
         aug_captions=aug_captions,
+        augment_images=loss_fn.needs("augmented_images"),
         seed=config.seed,
         max_bad_in_a_row=config.max_bad_rows_in_a_row,
     )
@@ -148,6 +149,12 @@ class _Run:
         self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps)
         self.scaler = torch.amp.GradScaler(device.type) if use_scaler else None
         self.state = TrainState(batch_size=config.batch_size, schedule_batch=config.batch_size)
+        # PAR's reference: the starting model, frozen. Made before a resume loads trained weights, so a
+        # resumed run rebuilds it from the MODEL it was started from (checked by fingerprint).
+        self.frozen: torch.nn.Module | None = None
+        if loss_fn.needs("frozen"):
+            self.frozen = frozen_copy(self.model)
+            self.state.start_model = model_fingerprint(self.model)
 
         self.bad_rows: dict[int, str] = {}  # data row → why it was replaced
         self.bad_streak, self.last_bad = 0, -1  # unreadable rows drawn one after another, and the last
@@ -172,8 +179,17 @@ class _Run:
             )
             return
         path, saved = found
-        TrainState.restore_training(saved, model=self.model, optimizer=self.optimizer, scaler=self.scaler)
         state = TrainState.from_state(saved, batch_size=self.config.batch_size)
+        if self.frozen is not None and state.start_model not in ("", self.state.start_model):
+            raise BadInputError(
+                f"{path.name} was trained from another starting model (sha256 {state.start_model[:12]}…, "
+                f"this MODEL is {self.state.start_model[:12]}…); {self.config.method}'s frozen copy must be "
+                "the model the run started from",
+                where="--resume",
+                hint="pass the same MODEL as the first run, or start afresh without --resume",
+            )
+        state.start_model = self.state.start_model
+        TrainState.restore_training(saved, model=self.model, optimizer=self.optimizer, scaler=self.scaler)
         asked = self.config.batch_size
         if state.batch_size != asked:
             if self.config.auto_batch and state.batch_size < asked:
@@ -205,7 +221,10 @@ class _Run:
         else:
             self.ddp_model = self.model
         self.steps_per_epoch = self.steps_for(self.state.batch_size)
-        self.schedule_total = self.steps_for(self.state.schedule_batch) * self.config.epochs
+        schedule_epoch = self.steps_for(self.state.schedule_batch)
+        self.schedule_total = schedule_epoch * self.config.epochs
+        warmup_epochs = self.config.warmup_epochs
+        self.warmup = self.config.warmup if warmup_epochs is None else round(warmup_epochs * schedule_epoch)
         self.total_steps = self.planned_total()
         self.make_loader()
         self.emit(
@@ -314,7 +333,7 @@ class _Run:
         """
         try:
             terms = engine_step.forward_loss(
-                self.ddp_model, self.loss_fn, batch, tokens, self.device, self.autocast, self.dist
+                self.ddp_model, self.loss_fn, batch, tokens, self.device, self.autocast, self.dist, frozen=self.frozen
             )
         except torch.OutOfMemoryError:
             return "out_of_memory", {}
@@ -330,7 +349,14 @@ class _Run:
 
     def optimizer_step(self, terms: dict[str, torch.Tensor], sums: dict[str, float]) -> None:
         s, config = self.state, self.config
-        lr = lr_at(int(s.schedule_step), base_lr=config.lr, warmup=config.warmup, total_steps=self.schedule_total)
+        lr = lr_at(
+            int(s.schedule_step),
+            base_lr=config.lr,
+            warmup=self.warmup,
+            total_steps=self.schedule_total,
+            start=config.lr_start,
+            end=config.lr_end,
+        )
         applied = engine_step.optimizer_step(self.model, self.optimizer, self.scaler, lr=lr, grad_clip=config.grad_clip)
         if not applied:
             s.amp_skipped_steps += 1
@@ -411,7 +437,9 @@ class _Run:
         the same rows, the objective's change recorded); otherwise stop with that size as advice."""
         s, config = self.state, self.config
         self.optimizer.zero_grad(set_to_none=True)
-        fits = probe_batch_size(self.model, self.loss_fn, batch, tokens, self.device, self.autocast, s.batch_size)
+        fits = probe_batch_size(
+            self.model, self.loss_fn, batch, tokens, self.device, self.autocast, s.batch_size, frozen=self.frozen
+        )
         if fits is None or not config.auto_batch or self.dist.enabled:
             distributed = self.dist.enabled
             raise out_of_memory_error(

@@ -33,6 +33,7 @@ def probe_batch_size(
     device: torch.device,
     autocast: engine_step.Autocast,
     failed: int,
+    frozen: torch.nn.Module | None = None,
 ) -> int | None:
     """The largest of ``failed // 2``, ``failed // 4``, ..., 1 for which a forward and backward pass
     over the first rows of ``batch`` (the data that ran out of memory) fit, or None.
@@ -51,7 +52,7 @@ def probe_batch_size(
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                     part = {k: v[:size] for k, v in batch.items()}
                     terms = engine_step.forward_loss(
-                        model, loss_fn, part, subcaption_tokens, device, autocast, DistInfo()
+                        model, loss_fn, part, subcaption_tokens, device, autocast, DistInfo(), frozen=frozen
                     )
                     terms["total"].backward()
                     del terms

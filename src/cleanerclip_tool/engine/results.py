@@ -34,7 +34,9 @@ class PurifyResult:
 
     def summary(self) -> dict[str, Any]:
         """The documented ``purify --json`` document."""
+        # clip / inmodal / cfa always (null when the method has no such term), then any other term.
         losses = {k: self.final_losses.get(k) for k in ("clip", "inmodal", "cfa")}
+        losses.update({k: v for k, v in self.final_losses.items() if k != "total" and k not in losses})
         return {
             "out": str(self.out),
             "model": str(self.model_dir) if self.model_dir else None,

@@ -1,6 +1,8 @@
-"""Learning rate: linear warmup, then cosine decay to zero [CleanCLIP code, src/scheduler.py].
+"""Learning rate: linear warmup, then cosine decay [CleanCLIP code, src/scheduler.py; PAR code, utils.py].
 
 A pure function of the step, so resuming needs no scheduler state beyond the step count.
+CleanCLIP's warmup climbs from ~0 to the peak and its cosine ends at 0; PAR's recipe starts the
+warmup at ``start`` (above its peak: its "warmup" goes down) and ends the cosine at ``end``.
 """
 
 from __future__ import annotations
@@ -8,10 +10,19 @@ from __future__ import annotations
 import math
 
 
-def lr_at(step: int, *, base_lr: float, warmup: int, total_steps: int) -> float:
-    """``step`` is 0-based: warmup reaches ``base_lr`` at step ``warmup - 1``."""
+def lr_at(
+    step: int, *, base_lr: float, warmup: int, total_steps: int, start: float | None = None, end: float = 0.0
+) -> float:
+    """``step`` is 0-based: warmup reaches ``base_lr`` at step ``warmup - 1``.
+
+    With ``start`` unset the warmup is CleanCLIP's, ``base_lr * (step + 1) / warmup``; with it, a
+    straight line from ``start`` at step 0 to ``base_lr`` at step ``warmup - 1`` (numpy's
+    ``linspace``, as PAR's code builds it). The cosine then goes from ``base_lr`` to ``end``.
+    """
     if warmup > 0 and step < warmup:
-        return base_lr * (step + 1) / warmup
+        if start is None:
+            return base_lr * (step + 1) / warmup
+        return start + (base_lr - start) * step / max(1, warmup - 1)
     decay_steps = max(1, total_steps - warmup)
     progress = min(1.0, (step - warmup) / decay_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * progress)) * base_lr
+    return end + 0.5 * (1.0 + math.cos(math.pi * progress)) * (base_lr - end)

@@ -8,6 +8,8 @@ is tensors, numbers and strings (lists are stored as JSON text), so resume loads
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,7 @@ class TrainState:
     amp_skipped_steps: int = 0  # optimizer steps the GradScaler skipped
     history: list[dict[str, Any]] = field(default_factory=list)
     batch_changes: list[dict[str, Any]] = field(default_factory=list)
+    start_model: str = ""  # fingerprint of the starting weights, for methods that keep a frozen copy
 
     def to_state(
         self,
@@ -67,6 +70,7 @@ class TrainState:
             "amp_skipped_steps": self.amp_skipped_steps,
             "config": json.dumps(config, default=str),
             "history_json": json.dumps(self.history, default=str),
+            "start_model": self.start_model,
             "rng": ckpt.rng_state(),
         }
 
@@ -88,6 +92,7 @@ class TrainState:
             amp_skipped_steps=int(state.get("amp_skipped_steps", 0)),
             history=json.loads(state.get("history_json", "[]")),
             batch_changes=json.loads(state.get("batch_changes_json", "[]")),
+            start_model=str(state.get("start_model", "")),
         )
 
     @staticmethod
@@ -104,3 +109,21 @@ class TrainState:
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         ckpt.restore_rng_state(state["rng"])
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` that never trains: no gradients, and in eval mode, so that its BatchNorm
+    statistics stay those of the starting model (a reference that drifted would not be one)."""
+    frozen = copy.deepcopy(model).eval()
+    frozen.requires_grad_(False)
+    return frozen
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 over the model's state (names, shapes, dtypes and values), to recognise a start model."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(value.shape)}:{value.dtype}".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -41,13 +41,18 @@ def forward_loss(
     device: torch.device,
     autocast: Autocast,
     dist: DistInfo,
+    frozen: torch.nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """One forward pass per tower over everything the loss terms need, then the (gathered) terms.
 
-    The text tower sees, stacked: the captions, their augmented versions (when a term needs
-    ``"augmented"``), then the positive and the negative sub-captions of the batch rows in S.
+    The image tower sees the clean images, or their AutoAugment views instead when a term needs
+    ``"augmented_images"``, then the views as extra rows when a term needs ``"augmented"``. The text
+    tower sees, stacked: the captions, their augmented versions (``"augmented"``), then the positive
+    and the negative sub-captions of the batch rows in S. ``frozen``, the frozen starting model of
+    terms that need ``"frozen"``, encodes the same images and captions without gradients.
     """
-    images = batch["image"].to(device, non_blocking=True)
+    image_key = "aug_image" if loss_fn.needs("augmented_images") else "image"
+    images = batch[image_key].to(device, non_blocking=True)
     texts = batch["tokens"].to(device, non_blocking=True)
     b = images.shape[0]
     augmented = loss_fn.needs("augmented")
@@ -61,6 +66,12 @@ def forward_loss(
         positive = torch.stack([subcaption_tokens[rows[k]][0] for k in in_s]).to(device)
         negative = torch.stack([subcaption_tokens[rows[k]][1] for k in in_s]).to(device)
         texts = torch.cat([texts, positive, negative])
+    frozen_output = None
+    if loss_fn.needs("frozen"):
+        if frozen is None:
+            raise ValueError("this loss needs the frozen starting model (frozen=...)")
+        with torch.no_grad(), autocast():
+            frozen_output = frozen(image=images[:b], text=texts[:b])
     with autocast():
         output = model(image=images, text=texts)
     image_features = output["image_features"].float()
@@ -70,6 +81,9 @@ def forward_loss(
     )
     if augmented:
         features = _with(features, aug_image=image_features[b:], aug_text=text_features[b : 2 * b])
+    if frozen_output is not None:
+        frozen_image = frozen_output["image_features"].float()
+        features = _with(features, frozen_image=frozen_image, frozen_text=frozen_output["text_features"].float())
     if subcaptions:
         t0, m = 2 * b, len(in_s)
         mask = torch.zeros(b, dtype=torch.bool, device=device)

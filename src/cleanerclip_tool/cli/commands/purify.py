@@ -22,7 +22,13 @@ def register(app: typer.Typer) -> None:
 def purify(
     model: ModelArg,
     data: Annotated[Path, typer.Option("--data", help="Caption CSV, or a folder holding captions.csv.")],
-    method: Annotated[str | None, typer.Option(help=f"cleanerclip, cleanclip or ft. [default: {_D.method}]")] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="cleanerclip, cleanclip, ft or par (Perturb and Recover; its recipe's lr, schedule, epochs and "
+            f"AdamW settings apply unless set). [default: {_D.method}]"
+        ),
+    ] = None,
     samples: Annotated[
         int | None, typer.Option(help=f"K: CFA samples drawn per epoch. [default: {_D.samples}]")
     ] = None,
@@ -34,6 +40,12 @@ def purify(
         float | None, typer.Option(help=f"τ+ for positive sub-captions. [default: {_D.tau_pos}]")
     ] = None,
     tau_neg: Annotated[float | None, typer.Option(help=f"τ− for negatives. [default: {_D.tau_neg}]")] = None,
+    par_threshold: Annotated[
+        float | None,
+        typer.Option(
+            help=f"PAR: a distance from the frozen model above this stops pushing. [default: {_D.par_threshold}]"
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help=f"[default: {_D.epochs}]")] = None,
     batch_size: Annotated[int | None, typer.Option(help=f"Per process. [default: {_D.batch_size}]")] = None,
     lr: Annotated[float | None, typer.Option(help=f"Peak learning rate. [default: {_D.lr}]")] = None,

@@ -102,6 +102,7 @@ class ConfigureScreen(VerticalScroll):
         # What the form edits: the defaults, or the config last loaded from a TOML file. Its values
         # that have no field on the form go through Save unchanged.
         self.base = PurifyConfig()
+        self.method = self.base.method  # the method whose recipe the form shows
 
     def compose(self) -> ComposeResult:
         defaults = self.base
@@ -172,6 +173,22 @@ class ConfigureScreen(VerticalScroll):
             session.config = config
         return config
 
+    @on(Select.Changed, "#f-method")
+    def _method_changed(self, event: Select.Changed) -> None:
+        """Picking a method with its own recipe (PAR) fills in that recipe where the form still shows
+        the previous method's defaults; values the user typed stay."""
+        new = str(event.value)
+        if new == self.method or event.value is Select.BLANK:
+            return
+        old_defaults, new_defaults = PurifyConfig.for_method(self.method), PurifyConfig.for_method(new)
+        self.base = self.base.replace(method=self.method).with_method(new)
+        for f in FIELDS:
+            widget = self.query_one(f"#f-{f.name}")
+            shows_old_default = isinstance(widget, Input) and widget.value.strip() == str(getattr(old_defaults, f.name))
+            if f.name != "method" and shows_old_default:
+                widget.value = str(getattr(new_defaults, f.name))
+        self.method = new
+
     @on(Input.Changed)
     @on(Select.Changed)
     def _changed(self, event: Input.Changed | Select.Changed) -> None:
@@ -222,7 +239,7 @@ class ConfigureScreen(VerticalScroll):
         except BadInputError as exc:
             self.set_status(str(exc))
             return
-        self.base = config
+        self.base, self.method = config, config.method
         self.fill(config)
         self.set_status(f"loaded {path}")
 
