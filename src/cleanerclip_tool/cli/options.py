@@ -17,10 +17,13 @@ ModelArg = Annotated[
 ArchOpt = Annotated[
     str | None,
     typer.Option(
-        "--arch", help="open_clip architecture (or a model config .json) of a bare weights file (default: detect)."
+        "--arch", help="open_clip architecture (or a model config .json) of a bare weights file. [default: detect]"
     ),
 ]
-RevisionOpt = Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit to pin.")]
+RevisionOpt = Annotated[
+    str | None,
+    typer.Option("--revision", help="Hub branch, tag or commit to pin. [default: the @rev of MODEL, else main]"),
+]
 TrustOpt = Annotated[
     bool,
     typer.Option(

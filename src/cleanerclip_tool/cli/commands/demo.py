@@ -72,7 +72,7 @@ def demo_command(
         bool, typer.Option("--quick", help="About a minute: fewer pairs, epochs and test images.")
     ] = False,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default: ./cleanerclip-demo-<attack>).")
+        Path | None, typer.Option("--out", help="Report folder. [default: ./cleanerclip-demo-<attack>]")
     ] = None,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,

@@ -30,12 +30,14 @@ def poison_command(
             "--target-captions",
             help="Text file, one caption "
             "per line, for the poisoned rows (default: templates; "
-            "badclip: captions mentioning the target).",
+            "badclip: captions mentioning the target). [default: none]",
         ),
     ] = None,
-    trigger: Annotated[Path | None, typer.Option("--trigger", help="Trigger artefact (patch, image, encoder).")] = None,
+    trigger: Annotated[
+        Path | None, typer.Option("--trigger", help="Trigger artefact (patch, image, encoder). [default: none]")
+    ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="Trigger parameter name=value (repeatable).")
+        list[str] | None, typer.Option("--param", help="Trigger parameter name=value (repeatable). [default: none]")
     ] = None,
     image_key: Annotated[str, typer.Option("--image-key", help="Image path column.")] = default_of("image_key"),
     caption_key: Annotated[str, typer.Option("--caption-key", help="Caption column.")] = default_of("caption_key"),

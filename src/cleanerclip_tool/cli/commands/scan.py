@@ -64,44 +64,51 @@ def scan_command(
         Path | None,
         typer.Option(
             "--eval-data",
-            help="ImageFolder: one sub-folder per class (toy-world models default to the toy world's test split).",
+            help="ImageFolder: one sub-folder per class. [default: the toy world's test split for a toy model; "
+            "required for any other]",
         ),
     ] = None,
     classnames: Annotated[
-        Path | None, typer.Option("--classnames", help="Class names: 'folder<TAB>name' lines.")
+        Path | None,
+        typer.Option("--classnames", help="Class names: 'folder<TAB>name' lines. [default: the folder names]"),
     ] = None,
     templates: Annotated[
         str | None,
-        typer.Option("--templates", help="openai | simple (default: the eval folder's templates.txt, else openai)."),
+        typer.Option("--templates", help="openai | simple. [default: the eval folder's templates.txt, else openai]"),
     ] = None,
     topk: Annotated[str, typer.Option("--topk", help="Comma-separated k values.")] = "1,3,5,10",
     target: Annotated[
         str, typer.Option("--target", help="Target class, or 'auto' to discover it per attack.")
     ] = "auto",
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Scan a seeded random subset of N images.")
+        int | None, typer.Option("--limit", min=1, help="Scan a seeded random subset of N images. [default: all]")
     ] = None,
     trigger: Annotated[
         Path | None,
         typer.Option(
             "--trigger",
-            help="Trigger artefact: a patch image (badclip), your image (custom) or an SSBA encoder (.safetensors).",
+            help="Trigger artefact: a patch image (badclip), your image (custom) or an SSBA encoder "
+            "(.safetensors). [default: none]",
         ),
     ] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", help="Trigger parameter [attack.]name=value (repeatable), e.g. badnet.size_px=5."),
+        typer.Option(
+            "--param", help="Trigger parameter [attack.]name=value (repeatable), e.g. badnet.size_px=5. [default: none]"
+        ),
     ] = None,
     asr_include_target: Annotated[
         bool,
         typer.Option("--asr-include-target", help="Count target-class images in ASR too (BadCLIP's convention)."),
     ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
-    workers: Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader workers (default: auto).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader workers. [default: auto]")] = None,
     device: DeviceOpt = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the triggers and of --limit's subset.")] = 0,
     json_out: JsonOpt = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON report to this file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the JSON report to this file. [default: none]")
+    ] = None,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
 ) -> None:

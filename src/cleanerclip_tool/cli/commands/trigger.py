@@ -40,7 +40,10 @@ def _finish_job(doc: dict[str, Any], json_out: bool, message: str) -> None:
 @handle_errors
 def train_ssba(
     data: Annotated[
-        Path, typer.Argument(help="DATA (captions CSV or folder) whose images train the encoder.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="DATA", help="Captions CSV or folder whose images train the encoder.", show_default=False
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output .safetensors file (encoder + decoder).")],
     image_size: Annotated[
@@ -117,7 +120,7 @@ def optimize_badclip(
     size_px: Annotated[
         int | None,
         typer.Option(
-            "--size-px", min=1, help="Patch side in pixels at the model's input size (default: 16/224 of it)."
+            "--size-px", min=1, help="Patch side in pixels at the model's input size. [default: 16/224 of it]"
         ),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", min=1)] = 300,
