@@ -78,7 +78,7 @@ def augment(
     from rich.table import Table
 
     if show:
-        grid = Table(title=f"sub-captions of {table.csv_path} (seed {seed})", show_lines=False)
+        grid = Table(title=f"sub-captions of {table.csv_path} (seed {seed})", title_justify="left", show_lines=False)
         for name, style in (("caption", ""), ("positive", "green"), ("negative", "red"), ("operation", "cyan")):
             grid.add_column(name, style=style, overflow="fold")
         for record in records[:show]:
@@ -95,14 +95,14 @@ def augment(
         markup=False,
     )
     failures = sum(1 for r in records if not r.parsed)
-    console.print(
+    for line in (
         f"{len(records)} captions ({stats.unique} distinct): {stats.parsed_now} parsed now, "
-        f"{stats.from_disk} from the cache, {failures} parse failures (positive = caption, no negative); "
-        f"{stats.seconds:.2f} s, spaCy {captioner.model_id}, word banks {captioner.banks.directory} "
-        f"[{captioner.banks.content_hash}]",
-        markup=False,
-        soft_wrap=True,
-    )
+        f"{stats.from_disk} from the cache, {stats.seconds:.2f} s",
+        f"{failures} parse failures (positive = caption, no negative)",
+        f"spaCy {captioner.model_id}",
+        f"word banks {captioner.banks.directory} [{captioner.banks.content_hash}]",
+    ):
+        console.print(line, markup=False, highlight=False)
     if table.skipped:
         console.print(
             f"{len(table.skipped)} CSV rows skipped (first: line {table.skipped[0].line}: {table.skipped[0].reason})",

@@ -14,38 +14,47 @@ from cleanerclip_tool.cli.render import EventRenderer
 from cleanerclip_tool.errors import BadInputError
 
 
-def render_table(report: dict[str, Any]) -> None:
-    """The paper's Table 1 layout: one row per attack, Top-k BA then Top-k ASR columns."""
-    from rich.table import Table
+def render_table(report: dict[str, Any], *, wide: bool = False) -> None:
+    """The paper's Table 1 layout, one row per attack, in 80 columns (``wide``: every Top-k and more).
 
-    ks = [str(k) for k in report["topk"]]
-    table = Table(title=f"scan of {report['model'].get('source', '?')} on {report['eval_data']}", title_justify="left")
-    table.add_column("attack")
-    for k in ks:
-        table.add_column(f"BA@{k}", justify="right")
-    for k in ks:
-        table.add_column(f"ASR@{k}", justify="right")
-    table.add_column("ASR toward")
-    table.add_column("trigger pulls to (share, growth)")
-    table.add_column("n clean / trig", justify="right")
-    table.add_column("s", justify="right")
+    ``target`` is the class ASR is measured toward (``*``: discovered, with ``--target auto``);
+    ``pull`` is the class whose Top-1 share the trigger grows most, and by how many points.
+    """
+    from cleanerclip_tool.cli.tables import add_rate_columns, print_table, rate_cells, rate_ks, rate_table
+
+    ba_ks, asr_ks = rate_ks(report["topk"], wide=wide)
+    table = rate_table(f"scan of {report['model'].get('source', '?')} (%)")
+    table.add_column("attack", no_wrap=True)
+    add_rate_columns(table, ba_ks, asr_ks)
+    table.add_column("target", no_wrap=True)
+    table.add_column("pull", no_wrap=True)
+    if wide:
+        table.add_column("pull share", justify="right", no_wrap=True)
+        table.add_column("n clean/trig", justify="right", no_wrap=True)
+        table.add_column("s", justify="right", no_wrap=True)
+    auto = False
     for row in report["results"]:
-        toward = row["target"] if row["target"] is not None else f"{row['asr_target']} (auto)"
-        table.add_row(
-            row["attack"],
-            *[f"{100 * row['ba'][k]:.1f}" for k in ks],
-            *[f"{100 * row['asr'][k]:.1f}" for k in ks],
-            toward,
-            f"{row['discovered_target']} ({100 * row['discovered_share']:.1f}%, {100 * row['discovered_growth']:+.1f})",
-            f"{row['n_clean']} / {row['n_triggered']}",
-            f"{row['seconds']:.1f}",
-        )
-    console.print(table, width=max(console.width, 150))  # Table 1 is wide; do not squash it to 80 columns
-    console.print(
-        f"{report['asr_convention_note']}; rates in %; {report['classes']} classes, templates: "
-        f"{report['templates']}; device {report['device']} ({report['precision']})",
-        markup=False,
-    )
+        auto = auto or row["target"] is None
+        toward = row["target"] if row["target"] is not None else f"{row['asr_target']}*"
+        cells = [row["attack"], *rate_cells(row, ba_ks, asr_ks), toward]
+        cells.append(f"{row['discovered_target']} {100 * row['discovered_growth']:+.1f}")
+        if wide:
+            cells.append(f"{100 * row['discovered_share']:.1f}")
+            cells.append(f"{row['n_clean']}/{row['n_triggered']}")
+            cells.append(f"{row['seconds']:.1f}")
+        table.add_row(*cells)
+    print_table(table, wide=wide)
+    notes = [report["asr_convention_note"] + "."]
+    if auto:
+        notes.append("* target discovered per attack (--target auto).")
+    notes.append("pull: the class whose Top-1 share the trigger grows most (+ points).")
+    if not wide:
+        notes.append("--wide: every Top-k, shares, counts and seconds.")
+    notes.append(f"eval data: {report['eval_data']}")
+    notes.append(f"templates: {report['templates']}")
+    notes.append(f"{report['classes']} classes; device {report['device']} ({report['precision']})")
+    for line in notes:
+        console.print(line, markup=False, highlight=False)
 
 
 @handle_errors
@@ -109,6 +118,7 @@ def scan_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON report to this file. [default: none]")
     ] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Show every Top-k, shares, counts and seconds.")] = False,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
 ) -> None:
@@ -146,7 +156,7 @@ def scan_command(
     if json_out:
         print_json(report)
     else:
-        render_table(report)
+        render_table(report, wide=wide)
         if out is not None:
             console.print(f"report written to {out}", markup=False)
 
