@@ -56,6 +56,9 @@ def test_purify_json_summary(setup, tmp_path: Path, method: str) -> None:
     assert (doc["final_losses"]["cfa"] is not None) == (method == "cleanerclip")
     card = json.loads((Path(doc["out"]) / "model" / "cleanerclip_card.json").read_text())
     assert card["history"][-1]["method"] == method
+    from cleanerclip_tool.app.recent import last_purified
+
+    assert last_purified() == Path(doc["model"]).resolve()  # what `cleanerclip scan` without MODEL scans
 
 
 def test_config_file_and_flag_override(setup, tmp_path: Path) -> None:

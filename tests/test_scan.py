@@ -234,3 +234,34 @@ def test_scan_cli_table_and_errors(tmp_path: Path, tiny_folder: Path, cli_app) -
     )  # custom needs --trigger
     missing = runner.invoke(cli_app, ["scan", str(tiny_folder), "--attack", "badnet"])
     assert missing.exit_code == 2 and "--eval-data is required" in missing.output
+
+
+def test_scan_all_on_a_non_toy_model_skips_attacks_that_need_artefacts(
+    tmp_path: Path, tiny_folder: Path, cli_app
+) -> None:
+    ev = make_eval_folder(tmp_path / "ev")
+    args = ["scan", str(tiny_folder), "--eval-data", str(ev), "--device", "cpu", "--limit", "4"]
+    result = CliRunner().invoke(cli_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [r["attack"] for r in doc["results"]] == ["badnet", "blended", "sig", "wanet"]
+    assert [s["attack"] for s in doc["skipped"]] == ["ssba", "badclip"]
+    assert "trigger train-ssba" in doc["skipped"][0]["howto"]
+    named = CliRunner().invoke(cli_app, [*args, "--attack", "badnet,ssba"])  # named, not skipped: refused
+    assert named.exit_code == 2 and "ssba needs a trigger artefact" in named.output
+
+
+def test_scan_without_model_scans_the_last_purified_one(tmp_path: Path, tiny_folder: Path, cli_app) -> None:
+    from cleanerclip_tool.app.recent import record_last_purified
+    from cleanerclip_tool.resources import cache_dir
+
+    (cache_dir() / "last-purified.json").unlink(missing_ok=True)
+    ev = make_eval_folder(tmp_path / "ev")
+    args = ["scan", "--attack", "badnet", "--eval-data", str(ev), "--device", "cpu", "--limit", "4"]
+    none = CliRunner().invoke(cli_app, args)
+    assert none.exit_code == 2 and "no MODEL given" in none.output and "cleanerclip scan MODEL" in none.output
+    record_last_purified(tiny_folder)
+    result = CliRunner().invoke(cli_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"scanning the last purified model: {tiny_folder.resolve()}" in result.stderr
+    assert json.loads(result.stdout)["results"][0]["attack"] == "badnet"

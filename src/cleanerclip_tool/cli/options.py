@@ -14,6 +14,15 @@ ModelArg = Annotated[
         help="Weights file (.pt/.bin/.safetensors), model folder, hf-hub:org/name[@rev], ARCH:tag or toy:NAME.",
     ),
 ]
+ScanModelArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="MODEL",
+        help="As for purify: weights file, model folder, hf-hub:org/name[@rev], ARCH:tag or toy:NAME. "
+        "[default: the model the last finished purify wrote]",
+        show_default=False,
+    ),
+]
 ArchOpt = Annotated[
     str | None,
     typer.Option(

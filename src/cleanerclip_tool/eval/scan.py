@@ -82,6 +82,7 @@ class ScanReport:
     scan_seconds: float = 0.0  # wall time of the whole pass
     scan_images_per_second: float = 0.0  # model inputs (images x views) per wall second
     forward_seconds: float = 0.0  # of which in the model and classifier
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # attacks asked for but not run, and why
 
     def to_dict(self) -> dict[str, Any]:
         """The documented schema: rates are fractions in [0, 1], top-k keys are strings."""
@@ -106,6 +107,7 @@ class ScanReport:
             "scan_seconds": self.scan_seconds,
             "scan_images_per_second": self.scan_images_per_second,
             "forward_seconds": self.forward_seconds,
+            "skipped": self.skipped,
         }
 
 

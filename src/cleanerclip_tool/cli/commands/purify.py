@@ -149,6 +149,10 @@ def purify(
             print_json(result.summary())
         console.print(f"stopped by signal at step {result.steps}; continue with --resume --out {out_dir}", markup=False)
         raise typer.Exit(128 + signalled[0])
+    if result.model_dir is not None:
+        from cleanerclip_tool.app.recent import record_last_purified
+
+        record_last_purified(result.model_dir)
     if json_:
         print_json(result.summary())
     else:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
-from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, TrustOpt
+from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ScanModelArg, TrustOpt
 from cleanerclip_tool.cli.render import EventRenderer
 from cleanerclip_tool.errors import BadInputError
 
@@ -59,7 +59,7 @@ def render_table(report: dict[str, Any], *, wide: bool = False) -> None:
 
 @handle_errors
 def scan_command(
-    model: ModelArg,
+    model: ScanModelArg = None,
     attack: Annotated[
         str,
         typer.Option(
@@ -130,6 +130,11 @@ def scan_command(
     from cleanerclip_tool.app.triggers import parse_attacks, parse_params
 
     names = parse_attacks(attack)
+    if model is None:
+        from cleanerclip_tool.app.recent import last_purified
+
+        model = str(last_purified())
+        console.print(f"scanning the last purified model: {model}", markup=False, highlight=False)
     config = ScanConfig(
         attacks=tuple(names),
         params=parse_params(param, names),
@@ -147,6 +152,7 @@ def scan_command(
         classnames=classnames,
         arch=arch,
         trust_checkpoint=trust_checkpoint,
+        skip_missing_artefacts="all" in [part.strip().lower() for part in attack.split(",")],
     )
     with EventRenderer(quiet=json_out) as render:
         report = run_scan(model, config, on_event=render).to_dict()
