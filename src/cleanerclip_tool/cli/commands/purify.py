@@ -68,7 +68,12 @@ def purify(
         bool, typer.Option("--allow-outside-root", help="Allow image paths outside the data folder.")
     ] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Decode every image first; stop before training if any row is bad.")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Decode every image first and stop before training if any row is bad; refuse a K, batch size "
+            "or warmup too large for the data instead of fitting it with a warning.",
+        ),
     ] = False,
     max_skipped_fraction: Annotated[
         float | None,
@@ -124,8 +129,8 @@ def purify(
     table = load_caption_table(
         data, image_key=cfg.image_key, caption_key=cfg.caption_key, allow_outside_root=allow_outside_root
     )
-    preflight(table, cfg, out_dir, strict=strict)
     display = TrainingDisplay(quiet=json_)
+    cfg = preflight(table, cfg, out_dir, strict=strict, on_event=display)
     loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, on_event=display)
     out_dir.mkdir(parents=True, exist_ok=True)
     stop, signalled = threading.Event(), []
