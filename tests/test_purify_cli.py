@@ -114,6 +114,7 @@ def test_every_other_purify_parameter_is_a_config_override() -> None:
         "overwrite",
         "allow_outside_root",
         "strict",
+        "threads",
         "arch",
         "trust_checkpoint",
         "json_",

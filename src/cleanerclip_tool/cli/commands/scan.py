@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
-from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ScanModelArg, TrustOpt
+from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ScanModelArg, ThreadsOpt, TrustOpt
 from cleanerclip_tool.cli.render import EventRenderer
 from cleanerclip_tool.errors import BadInputError
 
@@ -113,6 +113,7 @@ def scan_command(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     workers: Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader workers. [default: auto]")] = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the triggers and of --limit's subset.")] = 0,
     json_out: JsonOpt = False,
     out: Annotated[
@@ -128,8 +129,10 @@ def scan_command(
         raise BadInputError("use openai or simple", where="--templates")
     from cleanerclip_tool.app.scan import ScanConfig, run_scan
     from cleanerclip_tool.app.triggers import parse_attacks, parse_params
+    from cleanerclip_tool.devices import set_threads
 
     names = parse_attacks(attack)
+    set_threads(threads)
     if model is None:
         from cleanerclip_tool.app.recent import last_purified
 

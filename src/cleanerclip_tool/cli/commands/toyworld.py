@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
-from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt
+from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt, ThreadsOpt
 from cleanerclip_tool.cli.render import EventRenderer, RunRenderer
 
 toyworld_app = typer.Typer(
@@ -93,9 +93,7 @@ def pretrain_command(
         typer.Option("--max-steps", min=1, help="Stop after this many steps (smoke runs). [default: all epochs]"),
     ] = None,
     device: DeviceOpt = "cpu",
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="torch CPU threads. [default: torch's choice]")
-    ] = None,
+    threads: ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -103,12 +101,10 @@ def pretrain_command(
 
     On the CPU (the default device) a run is reproducible from its seed.
     """
-    import torch
-
+    from cleanerclip_tool.devices import set_threads
     from cleanerclip_tool.toyworld.pretrain import PretrainSettings, history_entry, pretrain, save_pretrained
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     settings = PretrainSettings(
         attack=attack.strip().lower() if attack else None,
         target=target,
