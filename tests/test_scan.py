@@ -265,3 +265,16 @@ def test_scan_without_model_scans_the_last_purified_one(tmp_path: Path, tiny_fol
     assert result.exit_code == 0, result.output
     assert f"scanning the last purified model: {tiny_folder.resolve()}" in result.stderr
     assert json.loads(result.stdout)["results"][0]["attack"] == "badnet"
+
+
+def test_scan_templates_from_a_file_beside_a_read_only_eval_folder(tmp_path: Path, tiny_folder: Path, cli_app) -> None:
+    ev = make_eval_folder(tmp_path / "ev")
+    (ev / "templates.txt").unlink()
+    mine = tmp_path / "my-templates.txt"
+    mine.write_text("a sketch of a {}.\n")
+    args = ["scan", str(tiny_folder), "--eval-data", str(ev), "--attack", "badnet", "--device", "cpu", "--json"]
+    result = CliRunner().invoke(cli_app, [*args, "--templates", str(mine)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["templates"] == str(mine)
+    bad = CliRunner().invoke(cli_app, [*args, "--templates", str(tmp_path / "none.txt")])
+    assert bad.exit_code == 2 and "templates file" in bad.output

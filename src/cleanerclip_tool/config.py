@@ -74,6 +74,7 @@ class PurifyConfig:
     wordbanks: str | None = None
     image_key: str = "filepath"
     caption_key: str = "title"
+    csv_separator: str | None = None  # None: sniffed from the header (open_clip_train's TSV, or CSV)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def problems(self) -> dict[str, str]:
@@ -119,6 +120,10 @@ class PurifyConfig:
         for name in ("warmup", "workers"):
             if getattr(self, name) < 0:
                 problems[name] = "warmup and workers must be >= 0"
+        if self.csv_separator not in (None, ",", "\t", "\\t", "tab", ";", "|"):
+            problems["csv_separator"] = (
+                f"csv_separator must be ',', '\\t' (tab), ';' or '|' (got {self.csv_separator!r})"
+            )
         if not isinstance(self.auto_batch, bool):
             problems["auto_batch"] = f"auto_batch must be true or false (got {self.auto_batch!r})"
         if self.grad_clip is not None and not self.grad_clip > 0:

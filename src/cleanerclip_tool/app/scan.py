@@ -30,7 +30,8 @@ class ScanConfig:
     ``params`` holds per-attack overrides (``app.triggers.parse_params``' result); ``target`` None
     discovers the target per attack; ``eval_data`` None takes the model's default
     (``app.defaults.default_eval_data``); ``templates`` None takes the eval folder's templates.txt,
-    else ``openai``; ``asr_convention`` is ``exclude`` (CleanCLIP's) or ``include`` (BadCLIP's).
+    else ``openai`` (or names a file of templates); ``asr_convention`` is ``exclude`` (CleanCLIP's)
+    or ``include`` (BadCLIP's).
     """
 
     attacks: tuple[str, ...] = PAPER_ATTACKS
@@ -97,6 +98,11 @@ def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore
                 f"{'it' if len(skipped) == 1 else 'them'}: {artefact_howto(skipped)}"
             )
         )
+    templates: Any = config.templates
+    if templates is not None and templates not in ("openai", "simple"):
+        from cleanerclip_tool.eval.evalset import read_templates
+
+        templates = read_templates(Path(templates))  # a file, for a read-only eval folder
     report = scan(
         loaded,
         eval_set,
@@ -108,10 +114,12 @@ def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore
         device=device,
         workers=config.workers,
         seed=config.seed,
-        templates=config.templates,
+        templates=templates,
         asr_convention=config.asr_convention,
         on_event=on_event,
     )
+    if templates is not config.templates:
+        report.templates = str(config.templates)
     report.skipped = [
         {"attack": name, "reason": "needs a trigger artefact", "howto": ARTEFACT_HOWTO.get(name)} for name in skipped
     ]

@@ -44,6 +44,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 # augment's --json streams one record per caption: JSON lines, not one document.
 JsonLinesOpt = Annotated[bool, typer.Option("--json", help="JSON lines on stdout, one record per caption.")]
+CsvSeparatorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--csv-separator",
+        help="Column separator of DATA: ',', '\\t' (tab), ';' or '|' (open_clip_train's flag). "
+        "[default: sniffed from the header]",
+    ),
+]
 DataArg = Annotated[
     Path, typer.Argument(metavar="DATA", help="Caption CSV, or a folder holding captions.csv.", show_default=False)
 ]

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors
-from cleanerclip_tool.cli.options import DataArg, JsonLinesOpt
+from cleanerclip_tool.cli.options import CsvSeparatorOpt, DataArg, JsonLinesOpt
 from cleanerclip_tool.config import default_of
 from cleanerclip_tool.errors import BadInputError
 
@@ -47,6 +47,7 @@ def augment(
     caption_key: Annotated[str, typer.Option("--caption-key", help="CSV column of captions.")] = default_of(
         "caption_key"
     ),
+    csv_separator: CsvSeparatorOpt = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Parse everything again; do not read or write the cache.")
     ] = False,
@@ -55,7 +56,9 @@ def augment(
     from cleanerclip_tool.augment import SubCaptioner, operation_mix
     from cleanerclip_tool.data.captions import load_caption_table
 
-    table = load_caption_table(data, image_key=image_key, caption_key=caption_key, check_exists=False)
+    table = load_caption_table(
+        data, image_key=image_key, caption_key=caption_key, check_exists=False, separator=csv_separator
+    )
     captions = table.captions
     if samples is not None:
         if samples > len(captions):

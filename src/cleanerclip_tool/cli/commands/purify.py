@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cleanerclip_tool.cli.common import handle_errors, print_json
-from cleanerclip_tool.cli.options import ArchOpt, JsonOpt, ModelArg, ThreadsOpt, TrustOpt
+from cleanerclip_tool.cli.options import ArchOpt, CsvSeparatorOpt, JsonOpt, ModelArg, ThreadsOpt, TrustOpt
 from cleanerclip_tool.config import PurifyConfig
 
 _D = PurifyConfig()  # defaults shown by --help come from the one home of defaults
@@ -58,6 +58,7 @@ def purify(
     ] = None,
     image_key: Annotated[str | None, typer.Option(help=f"Image path column. [default: {_D.image_key}]")] = None,
     caption_key: Annotated[str | None, typer.Option(help=f"Caption column. [default: {_D.caption_key}]")] = None,
+    csv_separator: CsvSeparatorOpt = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file ([purify] table); flags override it. [default: none]")
     ] = None,
@@ -134,7 +135,11 @@ def purify(
             "output folder is not empty", where=out_dir, hint="pass --resume to continue or --overwrite"
         )
     table = load_caption_table(
-        data, image_key=cfg.image_key, caption_key=cfg.caption_key, allow_outside_root=allow_outside_root
+        data,
+        image_key=cfg.image_key,
+        caption_key=cfg.caption_key,
+        allow_outside_root=allow_outside_root,
+        separator=cfg.csv_separator,
     )
     display = TrainingDisplay(quiet=json_)
     cfg = preflight(table, cfg, out_dir, strict=strict, on_event=display)

@@ -83,7 +83,11 @@ def scan_command(
     ] = None,
     templates: Annotated[
         str | None,
-        typer.Option("--templates", help="openai | simple. [default: the eval folder's templates.txt, else openai]"),
+        typer.Option(
+            "--templates",
+            help="openai, simple, or a file of templates ({} = class name; for a read-only eval folder). "
+            "[default: the eval folder's templates.txt, else openai]",
+        ),
     ] = None,
     topk: Annotated[str, typer.Option("--topk", help="Comma-separated k values.")] = "1,3,5,10",
     target: Annotated[
@@ -125,8 +129,8 @@ def scan_command(
 ) -> None:
     """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger."""
     ks = parse_int_list(topk, "--topk")
-    if templates is not None and templates not in ("openai", "simple"):
-        raise BadInputError("use openai or simple", where="--templates")
+    if templates is not None and templates not in ("openai", "simple") and not Path(templates).is_file():
+        raise BadInputError("use openai, simple or a templates file", where="--templates")
     from cleanerclip_tool.app.scan import ScanConfig, run_scan
     from cleanerclip_tool.app.triggers import parse_attacks, parse_params
     from cleanerclip_tool.devices import set_threads
