@@ -121,3 +121,17 @@ def test_demo_table_fits_80_columns(narrow: None, capsys: pytest.CaptureFixture[
     assert "…" not in "\n".join(lines)
     for label in labels:
         assert any(line.startswith(label) and "100.0" in line for line in lines)
+
+
+def test_json_documents_are_strict_and_carry_their_provenance() -> None:
+    import json
+
+    from cleanerclip_tool.cli.common import json_text
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    doc = json.loads(json_text({"asr": {"1": float("nan")}, "ba": [float("inf"), 0.5]}), parse_constant=refuse)
+    assert doc["asr"] == {"1": None} and doc["ba"] == [None, 0.5]
+    assert doc["schema_version"] == 1 and doc["cleanerclip"] and doc["torch"] and doc["open_clip"]
+    assert doc["created"].endswith("+00:00")

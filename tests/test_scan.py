@@ -62,7 +62,9 @@ def check_schema(doc: dict, attacks: list[str], ks: list[str]) -> None:
         assert set(row) >= SCHEMA_ROW
         assert set(row["ba"]) == set(ks) and set(row["asr"]) == set(ks)
         for value in [*row["ba"].values(), *row["asr"].values(), row["discovered_share"]]:
-            assert 0.0 <= value <= 1.0
+            assert value is None or 0.0 <= value <= 1.0
+        for k in ks:  # a Top-k beyond the number of classes is no rate: null, not a trivial 100%
+            assert (row["ba"][k] is None) == (int(k) > len(CLASSES))
         assert row["discovered_target"] in CLASSES
         assert isinstance(row["params"], dict) and row["seconds"] >= 0
 
@@ -98,7 +100,7 @@ def test_scan_library_report(tmp_path: Path, tiny_loaded) -> None:
     auto = scan(tiny_loaded, eval_set, [get_trigger("badnet")], target=None, topk=(1, 10), limit=7, seed=1)
     r = auto.results[0]
     assert r.target is None and r.asr_target == r.discovered_target and r.n_clean == 7
-    assert r.ba["10"] == 1.0  # k beyond the 4 classes counts every class
+    assert r.ba["10"] is None  # k beyond the 4 classes is no rate (JSON null), not a trivial 100%
 
 
 def test_scan_rejects_bad_target_and_topk(tmp_path: Path, tiny_loaded) -> None:

@@ -51,8 +51,10 @@ class AttackResult:
     target: str | None  # the target asked for; None with --target auto
     n_clean: int
     n_triggered: int  # triggered images counted for ASR
-    ba: dict[str, float]
-    asr: dict[str, float]  # toward ``target``, or toward the discovered class with auto
+    ba: dict[str, float | None]  # None: k > classes
+    asr: dict[
+        str, float | None
+    ]  # None: k > classes or no triggered image counted; toward ``target``, or toward the discovered class with auto
     discovered_target: str
     discovered_share: float  # Top-1 share of that class on triggered images
     seconds: float  # this attack's image work (trigger + preprocess + decode share) + forward share
@@ -321,7 +323,7 @@ def predict_views(
     )
 
 
-def _rates(values: dict[int, float]) -> dict[str, float]:
+def _rates(values: dict[int, float | None]) -> dict[str, float | None]:
     return {str(k): v for k, v in values.items()}
 
 
@@ -396,15 +398,15 @@ def scan(
     labels = passed.labels
     clean_top = passed.topk[:, 0]
     clean_seconds = float(passed.view_seconds[0])
-    ba = _rates(benign_accuracy(clean_top, labels, ks))
+    ba = _rates(benign_accuracy(clean_top, labels, ks, num_classes))
     results: list[AttackResult] = []
     for view, trigger in enumerate(attacks, start=1):
         trig_top = passed.topk[:, view]
         seconds = float(passed.view_seconds[view])
         found = discover_target(clean_top[:, 0], trig_top[:, 0], num_classes)
-        found_asr, found_n = attack_success_rate(trig_top, labels, found.target, ks, asr_convention)
+        found_asr, found_n = attack_success_rate(trig_top, labels, found.target, ks, asr_convention, num_classes)
         if target_index is not None:
-            asr, n_triggered = attack_success_rate(trig_top, labels, target_index, ks, asr_convention)
+            asr, n_triggered = attack_success_rate(trig_top, labels, target_index, ks, asr_convention, num_classes)
             asr_target = eval_set.classnames[target_index]
         else:
             asr, n_triggered, asr_target = found_asr, found_n, eval_set.classnames[found.target]

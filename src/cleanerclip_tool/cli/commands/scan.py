@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
+from cleanerclip_tool.cli.common import console, handle_errors, json_text, parse_int_list, print_json
 from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ScanModelArg, ThreadsOpt, TrustOpt
 from cleanerclip_tool.cli.render import EventRenderer
 from cleanerclip_tool.errors import BadInputError
@@ -165,7 +164,7 @@ def scan_command(
         report = run_scan(model, config, on_event=render).to_dict()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        out.write_text(json_text(report), encoding="utf-8")
     if json_out:
         print_json(report)
     else:
