@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from cleanerclip_tool.app import ScanConfig, build_triggers, default_eval_data, is_toy, preflight
+from cleanerclip_tool.app.preflight import fit_to_data
 from cleanerclip_tool.config import PurifyConfig
 from cleanerclip_tool.data.captions import CaptionRow, CaptionTable, SkippedRow
 from cleanerclip_tool.errors import BadInputError, DataError
@@ -62,5 +63,23 @@ def test_preflight_stops_on_broken_data_and_too_large_k(tmp_path: Path) -> None:
         preflight(_table(tmp_path, 2, [20, 22, 24]), config, tmp_path / "out")
     assert (tmp_path / "out" / "skipped.csv").is_file()
     with pytest.raises(BadInputError, match="samples K=4 is larger"):
-        preflight(_table(tmp_path, 3, []), config, tmp_path / "out2")
-    preflight(_table(tmp_path, 3, []), dataclasses.replace(config, method="ft"), tmp_path / "out2")
+        fit_to_data(config, 3, strict=True)  # preflight's strict would first decode the (absent) images
+    preflight(_table(tmp_path, 3, []), dataclasses.replace(config, method="ft", batch_size=2), tmp_path / "out2")
+
+
+def test_preflight_fits_k_batch_and_warmup_to_small_data_with_a_warning(tmp_path: Path) -> None:
+    from cleanerclip_tool.engine.schedule import fit_warmup
+
+    events: list = []
+    config = PurifyConfig(method="cleanerclip", samples=1000, batch_size=64, warmup=10_000)
+    fitted = preflight(_table(tmp_path, 20, []), config, tmp_path / "out", on_event=events.append)
+    assert (fitted.samples, fitted.batch_size) == (20, 20)
+    assert fitted.extra["requested"] == {"samples": 1000, "batch_size": 64}
+    assert [type(e).__name__ for e in events] == ["WarningEvent", "WarningEvent"]
+    assert "samples K=1000" in events[0].message and "using 20" in events[0].message
+    with pytest.raises(BadInputError, match="batch size 64 is larger"):
+        fit_to_data(config.replace(samples=4), 20, strict=True)
+    with pytest.raises(BadInputError, match="warmup 10000 steps is more than half"):
+        fit_to_data(config.replace(samples=4, batch_size=2), 20, strict=True)
+    # the engine's rule: kept up to half the run, else a tenth of it
+    assert fit_warmup(10_000, 780) == 78 and fit_warmup(390, 780) == 390 and fit_warmup(0, 780) == 0

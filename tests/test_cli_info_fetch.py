@@ -79,6 +79,8 @@ def test_fetch_from_cache_prints_path(tmp_path: Path, monkeypatch: pytest.Monkey
     result = runner.invoke(app, ["fetch", "hf-hub:acme/tiny-clip"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(snapshot)
+    doc = json.loads(runner.invoke(app, ["fetch", "hf-hub:acme/tiny-clip", "--json"]).stdout)
+    assert doc["path"] == str(snapshot) and doc["revision"] == "c" * 40 and doc["schema_version"] == 1
 
 
 def test_fetch_refuses_local_files(saved_folder: Path) -> None:

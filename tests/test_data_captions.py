@@ -100,3 +100,25 @@ def test_open_rgb_rejects_truncated_and_non_images(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(DataError):
         open_rgb(empty)
+
+
+def test_open_clip_train_tsv_is_sniffed(tmp_path: Path) -> None:
+    """open_clip_train's default caption file is tab-separated (filepath<TAB>title)."""
+    _img(tmp_path / "a.png")
+    (tmp_path / "train.tsv").write_text("filepath\ttitle\na.png\ta red, round circle\n", encoding="utf-8")
+    table = load_caption_table(tmp_path / "train.tsv")
+    assert table.separator == "\t" and [r.caption for r in table.rows] == ["a red, round circle"]
+    for typed in ("\\t", "tab", "\t"):  # as typed in a shell (open_clip_train's --csv-separator "\t")
+        assert load_caption_table(tmp_path / "train.tsv", separator=typed).rows
+    with pytest.raises(DataError, match="--csv-separator"):
+        load_caption_table(tmp_path / "train.tsv", separator=",")  # one column: the hint names the flag
+    with pytest.raises(DataError, match="unknown separator"):
+        load_caption_table(tmp_path / "train.tsv", separator=":")
+
+
+def test_cleanclip_image_caption_layout_loads(tmp_path: Path) -> None:
+    """CleanCLIP / BadCLIP write image,caption CSVs."""
+    _img(tmp_path / "images" / "a.png")
+    (tmp_path / "train.csv").write_text("image,caption\nimages/a.png,a red square\n", encoding="utf-8")
+    table = load_caption_table(tmp_path / "train.csv")
+    assert (table.image_key, table.caption_key) == ("image", "caption") and len(table.rows) == 1

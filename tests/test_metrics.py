@@ -32,6 +32,9 @@ def test_topk_indices_rank_best_first() -> None:
 def test_benign_accuracy_by_hand() -> None:
     top = topk_indices(CLEAN_LOGITS, 4)
     assert benign_accuracy(top, LABELS, [1, 2, 3, 4, 10]) == {1: 2 / 5, 2: 3 / 5, 3: 4 / 5, 4: 1.0, 10: 1.0}
+    # k above the number of classes (4) is no rate at all: null in JSON, not a trivial 100%
+    assert benign_accuracy(top, LABELS, [4, 10], num_classes=4) == {4: 1.0, 10: None}
+    assert attack_success_rate(top, np.zeros(5, dtype=int), 0, [1], "exclude")[0] == {1: None}  # empty set
 
 
 def test_asr_excludes_target_class_images_by_default() -> None:

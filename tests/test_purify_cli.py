@@ -56,6 +56,9 @@ def test_purify_json_summary(setup, tmp_path: Path, method: str) -> None:
     assert (doc["final_losses"]["cfa"] is not None) == (method == "cleanerclip")
     card = json.loads((Path(doc["out"]) / "model" / "cleanerclip_card.json").read_text())
     assert card["history"][-1]["method"] == method
+    from cleanerclip_tool.app.recent import last_purified
+
+    assert last_purified() == Path(doc["model"]).resolve()  # what `cleanerclip scan` without MODEL scans
 
 
 def test_config_file_and_flag_override(setup, tmp_path: Path) -> None:
@@ -74,7 +77,7 @@ def test_config_file_and_flag_override(setup, tmp_path: Path) -> None:
         (["--tau-pos", "0"], "tau_pos"),
         (["--tau-neg", "-1"], "tau_neg"),
         (["--lambda2", "-1"], "lambda2"),
-        (["--samples", "1000"], "samples K=1000"),
+        (["--samples", "1000", "--strict"], "samples K=1000"),
         (["--method", "magic"], "method"),
     ],
 )
@@ -111,6 +114,7 @@ def test_every_other_purify_parameter_is_a_config_override() -> None:
         "overwrite",
         "allow_outside_root",
         "strict",
+        "threads",
         "arch",
         "trust_checkpoint",
         "json_",
@@ -122,3 +126,19 @@ def test_every_other_purify_parameter_is_a_config_override() -> None:
         "out": "x",
         "lr": None,
     }
+
+
+def test_settings_too_large_for_the_data_are_fitted_with_warnings(setup, tmp_path: Path) -> None:
+    """The paper's defaults on a 24-row set: K and the batch lowered, the 10,000-step warmup shortened;
+    the card records what was used and what was asked."""
+    model, data = setup
+    args = ["purify", str(model), "--data", str(data), "--out", str(tmp_path / "o"), "--epochs", "1"]
+    result = runner.invoke(app, [*args, "--workers", "0", "--device", "cpu", "--samples", "100", "--batch-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert "samples K=100 is larger than the data set (24 usable rows); using 24" in result.stderr
+    assert "batch size 64 is larger than the 24 usable rows; using 24" in result.stderr
+    assert "warmup 10000 steps is more than half of this run's 1 steps" in " ".join(result.stderr.split())
+    card = json.loads((tmp_path / "o" / "model" / "cleanerclip_card.json").read_text())
+    notes = card["history"][-1]
+    assert notes["warmup"] == 1 and notes["warmup_requested"] == 10_000
+    assert notes["requested"] == {"samples": 100, "batch_size": 64}

@@ -62,7 +62,9 @@ def check_schema(doc: dict, attacks: list[str], ks: list[str]) -> None:
         assert set(row) >= SCHEMA_ROW
         assert set(row["ba"]) == set(ks) and set(row["asr"]) == set(ks)
         for value in [*row["ba"].values(), *row["asr"].values(), row["discovered_share"]]:
-            assert 0.0 <= value <= 1.0
+            assert value is None or 0.0 <= value <= 1.0
+        for k in ks:  # a Top-k beyond the number of classes is no rate: null, not a trivial 100%
+            assert (row["ba"][k] is None) == (int(k) > len(CLASSES))
         assert row["discovered_target"] in CLASSES
         assert isinstance(row["params"], dict) and row["seconds"] >= 0
 
@@ -98,7 +100,7 @@ def test_scan_library_report(tmp_path: Path, tiny_loaded) -> None:
     auto = scan(tiny_loaded, eval_set, [get_trigger("badnet")], target=None, topk=(1, 10), limit=7, seed=1)
     r = auto.results[0]
     assert r.target is None and r.asr_target == r.discovered_target and r.n_clean == 7
-    assert r.ba["10"] == 1.0  # k beyond the 4 classes counts every class
+    assert r.ba["10"] is None  # k beyond the 4 classes is no rate (JSON null), not a trivial 100%
 
 
 def test_scan_rejects_bad_target_and_topk(tmp_path: Path, tiny_loaded) -> None:
@@ -234,3 +236,47 @@ def test_scan_cli_table_and_errors(tmp_path: Path, tiny_folder: Path, cli_app) -
     )  # custom needs --trigger
     missing = runner.invoke(cli_app, ["scan", str(tiny_folder), "--attack", "badnet"])
     assert missing.exit_code == 2 and "--eval-data is required" in missing.output
+
+
+def test_scan_all_on_a_non_toy_model_skips_attacks_that_need_artefacts(
+    tmp_path: Path, tiny_folder: Path, cli_app
+) -> None:
+    ev = make_eval_folder(tmp_path / "ev")
+    args = ["scan", str(tiny_folder), "--eval-data", str(ev), "--device", "cpu", "--limit", "4"]
+    result = CliRunner().invoke(cli_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [r["attack"] for r in doc["results"]] == ["badnet", "blended", "sig", "wanet"]
+    assert [s["attack"] for s in doc["skipped"]] == ["ssba", "badclip"]
+    assert "trigger train-ssba" in doc["skipped"][0]["howto"]
+    named = CliRunner().invoke(cli_app, [*args, "--attack", "badnet,ssba"])  # named, not skipped: refused
+    assert named.exit_code == 2 and "ssba needs a trigger artefact" in named.output
+
+
+def test_scan_without_model_scans_the_last_purified_one(tmp_path: Path, tiny_folder: Path, cli_app) -> None:
+    from cleanerclip_tool.app.recent import record_last_purified
+    from cleanerclip_tool.resources import cache_dir
+
+    (cache_dir() / "last-purified.json").unlink(missing_ok=True)
+    ev = make_eval_folder(tmp_path / "ev")
+    args = ["scan", "--attack", "badnet", "--eval-data", str(ev), "--device", "cpu", "--limit", "4"]
+    none = CliRunner().invoke(cli_app, args)
+    assert none.exit_code == 2 and "no MODEL given" in none.output and "cleanerclip scan MODEL" in none.output
+    record_last_purified(tiny_folder)
+    result = CliRunner().invoke(cli_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"scanning the last purified model: {tiny_folder.resolve()}" in result.stderr
+    assert json.loads(result.stdout)["results"][0]["attack"] == "badnet"
+
+
+def test_scan_templates_from_a_file_beside_a_read_only_eval_folder(tmp_path: Path, tiny_folder: Path, cli_app) -> None:
+    ev = make_eval_folder(tmp_path / "ev")
+    (ev / "templates.txt").unlink()
+    mine = tmp_path / "my-templates.txt"
+    mine.write_text("a sketch of a {}.\n")
+    args = ["scan", str(tiny_folder), "--eval-data", str(ev), "--attack", "badnet", "--device", "cpu", "--json"]
+    result = CliRunner().invoke(cli_app, [*args, "--templates", str(mine)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["templates"] == str(mine)
+    bad = CliRunner().invoke(cli_app, [*args, "--templates", str(tmp_path / "none.txt")])
+    assert bad.exit_code == 2 and "templates file" in bad.output

@@ -66,7 +66,7 @@ class PurifyConfig:
     workers: int = 2
     seed: int = 0
     checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch end
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 1  # newest checkpoints kept; an older one goes only after the new one reads back
     max_bad_steps: int = 20  # non-finite losses tolerated (each skips its step) before the run stops
     max_skipped_fraction: float = 0.5  # above this share of bad rows the data is wrong, not noisy: stop
     # This many unreadable rows one after another means a broken folder (an unmounted disk, the wrong
@@ -80,6 +80,7 @@ class PurifyConfig:
     wordbanks: str | None = None
     image_key: str = "filepath"
     caption_key: str = "title"
+    csv_separator: str | None = None  # None: sniffed from the header (open_clip_train's TSV, or CSV)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def problems(self) -> dict[str, str]:
@@ -131,6 +132,10 @@ class PurifyConfig:
                 problems[name] = f"{name} must be >= 0 or unset (got {value})"
         if not (math.isfinite(self.lr_end) and self.lr_end >= 0):
             problems["lr_end"] = f"lr_end must be >= 0 (got {self.lr_end})"
+        if self.csv_separator not in (None, ",", "\t", "\\t", "tab", ";", "|"):
+            problems["csv_separator"] = (
+                f"csv_separator must be ',', '\\t' (tab), ';' or '|' (got {self.csv_separator!r})"
+            )
         if not isinstance(self.auto_batch, bool):
             problems["auto_batch"] = f"auto_batch must be true or false (got {self.auto_batch!r})"
         if self.grad_clip is not None and not self.grad_clip > 0:

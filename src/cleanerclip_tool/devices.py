@@ -37,3 +37,14 @@ def resolve_device(name: str, local_rank: int | None = None) -> str:
 
 
 __all__ = ["DEVICE_PATTERN", "resolve_device"]
+
+
+def set_threads(threads: int | None) -> None:
+    """``--threads N``: torch's CPU threads for this process (None: torch's own choice)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise BadInputError(f"threads must be >= 1 (got {threads})", where="--threads")
+    import torch
+
+    torch.set_num_threads(threads)

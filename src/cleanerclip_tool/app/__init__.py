@@ -13,6 +13,7 @@ import it. Importing this package is cheap: torch and the toy world are imported
 * ``app.defaults``: what a model implies when the user leaves something out (eval data, trigger
   settings of a toy model).
 * ``app.scan``: ``ScanConfig`` and ``run_scan``, the one scan orchestration.
+* ``app.recent``: the model the last finished purify wrote (``scan`` without MODEL scans it).
 """
 
 from __future__ import annotations

@@ -13,14 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from cleanerclip_tool.errors import BadInputError
+from cleanerclip_tool.events import EventCallback, WarningEvent, ignore_event
 
 
-def preflight(table: Any, config: Any, out_dir: Path, *, strict: bool = False) -> None:
-    """Every data-against-config check of a purify run, in the CLI's order.
+def preflight(
+    table: Any, config: Any, out_dir: Path, *, strict: bool = False, on_event: EventCallback = ignore_event
+) -> Any:
+    """Every data-against-config check of a purify run, in the CLI's order; the config to run with.
 
     ``table`` is a ``data.captions.CaptionTable``, ``config`` a ``PurifyConfig``. Raises ``DataError``
     (too many bad rows, a run of them, or any with ``strict``; ``skipped.csv`` is written to
-    ``out_dir`` first) or ``BadInputError`` (CleanerCLIP's K larger than the usable rows).
+    ``out_dir`` first). Settings that do not fit the data are fitted to it with a ``WarningEvent``
+    each (CleanerCLIP's K and the batch size lowered to the usable rows), or refused with
+    ``BadInputError`` under ``strict``; so is a warmup longer than half the run, which the engine
+    would otherwise shorten (``engine.schedule.fit_warmup``).
     """
     check_skipped(
         table,
@@ -29,10 +35,33 @@ def preflight(table: Any, config: Any, out_dir: Path, *, strict: bool = False) -
         max_fraction=config.max_skipped_fraction,
         max_in_a_row=config.max_bad_rows_in_a_row,
     )
-    if config.method == "cleanerclip" and config.samples > len(table):
-        raise BadInputError(
-            f"samples K={config.samples} is larger than the data set ({len(table)} usable rows)", where="--samples"
+    return fit_to_data(config, len(table), strict=strict, on_event=on_event)
+
+
+def fit_to_data(config: Any, rows: int, *, strict: bool = False, on_event: EventCallback = ignore_event) -> Any:
+    """``config`` with K and the batch size no larger than ``rows``; see ``preflight``."""
+    from cleanerclip_tool.engine.schedule import fit_warmup, warmup_message
+
+    def fit(field: str, flag: str, value: int, message: str) -> None:
+        nonlocal config
+        if strict:
+            raise BadInputError(f"{message} (--strict)", where=flag)
+        on_event(WarningEvent(f"{message}; using {value} (pass {flag} to choose, --strict to refuse)"))
+        # The value asked for goes to the run's notes (the model card) beside the one used.
+        requested = {**config.extra.get("requested", {}), field: getattr(config, field)}
+        config = config.replace(**{field: value}, extra={**config.extra, "requested": requested})
+
+    if config.method == "cleanerclip" and config.samples > rows > 0:
+        fit(
+            "samples", "--samples", rows, f"samples K={config.samples} is larger than the data set ({rows} usable rows)"
         )
+    if config.batch_size > rows > 0:
+        fit("batch_size", "--batch-size", rows, f"batch size {config.batch_size} is larger than the {rows} usable rows")
+    total = (rows // config.batch_size) // config.accum_steps * config.epochs
+    if strict and fit_warmup(config.warmup, total) != config.warmup:
+        message = warmup_message(config.warmup, fit_warmup(config.warmup, total), total).split("; using")[0]
+        raise BadInputError(f"{message} (--strict)", where="--warmup")
+    return config
 
 
 def longest_run(lines: list[int]) -> tuple[int, int]:
@@ -97,4 +126,4 @@ def check_skipped(
     )
 
 
-__all__ = ["check_skipped", "longest_run", "preflight"]
+__all__ = ["check_skipped", "fit_to_data", "longest_run", "preflight"]

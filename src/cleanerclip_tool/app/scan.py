@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cleanerclip_tool.attacks import PAPER_ATTACKS
 from cleanerclip_tool.errors import BadInputError
-from cleanerclip_tool.events import EventCallback, ignore_event
+from cleanerclip_tool.events import EventCallback, WarningEvent, ignore_event
 
 if TYPE_CHECKING:
     from cleanerclip_tool.eval.scan import ScanReport
@@ -30,7 +30,8 @@ class ScanConfig:
     ``params`` holds per-attack overrides (``app.triggers.parse_params``' result); ``target`` None
     discovers the target per attack; ``eval_data`` None takes the model's default
     (``app.defaults.default_eval_data``); ``templates`` None takes the eval folder's templates.txt,
-    else ``openai``; ``asr_convention`` is ``exclude`` (CleanCLIP's) or ``include`` (BadCLIP's).
+    else ``openai`` (or names a file of templates); ``asr_convention`` is ``exclude`` (CleanCLIP's)
+    or ``include`` (BadCLIP's).
     """
 
     attacks: tuple[str, ...] = PAPER_ATTACKS
@@ -49,6 +50,9 @@ class ScanConfig:
     classnames: Path | None = None
     arch: str | None = None
     trust_checkpoint: bool = False
+    # Leave out (and name) the attacks a non-toy model has no artefact for, instead of refusing the
+    # scan: ``--attack all`` means every attack that can run.
+    skip_missing_artefacts: bool = False
 
     def __post_init__(self) -> None:
         # Freeze the containers too, so a config handed to a worker thread cannot change under it.
@@ -67,7 +71,7 @@ def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore
     if config.trigger is not None and not Path(config.trigger).is_file():
         raise BadInputError("trigger file not found", where=config.trigger)
     from cleanerclip_tool.app.defaults import default_eval_data
-    from cleanerclip_tool.app.triggers import build_triggers
+    from cleanerclip_tool.app.triggers import ARTEFACT_HOWTO, artefact_howto, plan_triggers
     from cleanerclip_tool.devices import resolve_device
     from cleanerclip_tool.eval.evalset import load_eval_set
     from cleanerclip_tool.eval.scan import scan
@@ -79,10 +83,27 @@ def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore
     )
     eval_data = config.eval_data if config.eval_data is not None else default_eval_data(loaded.card, on_event=on_event)
     eval_set = load_eval_set(eval_data, classnames_file=config.classnames)
-    triggers = build_triggers(
-        loaded.card, config.attacks, overrides=config.params, trigger_file=config.trigger, seed=config.seed
+    triggers, skipped = plan_triggers(
+        loaded.card,
+        config.attacks,
+        overrides=config.params,
+        trigger_file=config.trigger,
+        seed=config.seed,
+        skip_missing=config.skip_missing_artefacts,
     )
-    return scan(
+    if skipped:
+        on_event(
+            WarningEvent(
+                f"skipped {', '.join(skipped)}: a non-toy model needs their trigger artefact; to scan "
+                f"{'it' if len(skipped) == 1 else 'them'}: {artefact_howto(skipped)}"
+            )
+        )
+    templates: Any = config.templates
+    if templates is not None and templates not in ("openai", "simple"):
+        from cleanerclip_tool.eval.evalset import read_templates
+
+        templates = read_templates(Path(templates))  # a file, for a read-only eval folder
+    report = scan(
         loaded,
         eval_set,
         triggers,
@@ -93,10 +114,16 @@ def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore
         device=device,
         workers=config.workers,
         seed=config.seed,
-        templates=config.templates,
+        templates=templates,
         asr_convention=config.asr_convention,
         on_event=on_event,
     )
+    if templates is not config.templates:
+        report.templates = str(config.templates)
+    report.skipped = [
+        {"attack": name, "reason": "needs a trigger artefact", "howto": ARTEFACT_HOWTO.get(name)} for name in skipped
+    ]
+    return report
 
 
 __all__ = ["ScanConfig", "run_scan"]

@@ -74,21 +74,33 @@ def parse_attacks(text: str) -> list[str]:
     return names
 
 
-def require_artefacts(names: list[str], params: dict[str, dict[str, Any]]) -> None:
-    """SSBA and BadCLIP on a non-toy model need the user's encoder / patch: say so before loading."""
+ARTEFACT_HOWTO = {
+    "ssba": "--param ssba.encoder=ENC.safetensors (cleanerclip trigger train-ssba)",
+    "badclip": "--param badclip.patch=PATCH.png (cleanerclip trigger optimize-badclip)",
+}
+
+
+def missing_artefacts(names: Sequence[str], params: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The attacks among ``names`` whose artefact parameter (SSBA encoder, BadCLIP patch) is unset."""
     from cleanerclip_tool.attacks import artefact_param
 
-    missing = [n for n in names if artefact_param(n) is not None and params[n].get(artefact_param(n)) is None]
+    return [n for n in names if artefact_param(n) is not None and params[n].get(artefact_param(n)) is None]
+
+
+def artefact_howto(names: Sequence[str]) -> str:
+    """How to give each of ``names`` its artefact, one clause each."""
+    return "; ".join(ARTEFACT_HOWTO.get(n, f"--param {n}.<file>=FILE") for n in names)
+
+
+def require_artefacts(names: list[str], params: dict[str, dict[str, Any]]) -> None:
+    """SSBA and BadCLIP on a non-toy model need the user's encoder / patch: say so before loading."""
+    missing = missing_artefacts(names, params)
     if missing:
-        howto = {
-            "ssba": "--param ssba.encoder=ENC.safetensors (cleanerclip trigger train-ssba)",
-            "badclip": "--param badclip.patch=PATCH.png (cleanerclip trigger optimize-badclip)",
-        }
         raise BadInputError(
             f"{', '.join(missing)} need{'s' if len(missing) == 1 else ''} a trigger artefact for a non-toy model",
             where="--trigger",
             hint="pass --trigger FILE, or "
-            + "; ".join(howto[n] for n in missing)
+            + artefact_howto(missing)
             + "; or leave them out, e.g. --attack badnet,blended,sig,wanet",
         )
 
@@ -122,6 +134,22 @@ def build_triggers(
     overrides the card's answer to "is this a toy model?" (None: ask the card). A non-toy model
     without the artefact an attack needs is a ``BadInputError`` before anything is built.
     """
+    triggers, _ = plan_triggers(card, names, overrides=overrides, trigger_file=trigger_file, seed=seed, toy=toy)
+    return triggers
+
+
+def plan_triggers(
+    card: Any,
+    names: Sequence[str],
+    *,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    trigger_file: Path | None = None,
+    seed: int = 0,
+    toy: bool | None = None,
+    skip_missing: bool = False,
+) -> tuple[list[Trigger], list[str]]:
+    """(triggers, skipped attack names): ``build_triggers``, except that with ``skip_missing`` the
+    attacks a non-toy model lacks an artefact for are left out (and named) instead of refused."""
     from cleanerclip_tool.attacks import get_trigger
 
     toy = is_toy(card) if toy is None else toy
@@ -132,9 +160,21 @@ def build_triggers(
         params.update(artefact_params(name, trigger_file))
         params.update((overrides or {}).get(name, {}))
         chosen[name], seeds[name] = params, seed if card_seed is None else int(card_seed)
+    skipped: list[str] = []
     if not toy:
-        require_artefacts(list(names), chosen)
-    return [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names]
+        if skip_missing:
+            skipped = missing_artefacts(list(names), chosen)
+        require_artefacts([n for n in names if n not in skipped], chosen)
+    return [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names if name not in skipped], skipped
 
 
-__all__ = ["artefact_params", "build_triggers", "parse_attacks", "parse_params", "require_artefacts"]
+__all__ = [
+    "artefact_howto",
+    "artefact_params",
+    "build_triggers",
+    "missing_artefacts",
+    "parse_attacks",
+    "parse_params",
+    "plan_triggers",
+    "require_artefacts",
+]

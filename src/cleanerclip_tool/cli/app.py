@@ -21,7 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
-    rich_markup_mode="rich",
+    # No markup in help text: Rich markup deletes [bracketed] text such as "[default: 10000]",
+    # "hf-hub:org/name[@rev]" and "[attack.]name=value"; plain help also reads at 80 columns.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

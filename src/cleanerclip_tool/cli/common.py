@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -54,9 +55,52 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+SCHEMA_VERSION = 1  # of every JSON document the CLI writes; raised when a field changes meaning
+
+
+def json_meta() -> dict[str, Any]:
+    """What every JSON document carries: its schema version, the versions that made it, and when."""
+    import datetime
+    from importlib.metadata import PackageNotFoundError, version
+
+    from cleanerclip_tool import __version__
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "cleanerclip": __version__,
+        "torch": installed("torch"),
+        "open_clip": installed("open_clip_torch"),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN and infinities as None: JSON has no NaN, and strict parsers reject it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def json_text(document: Any) -> str:
+    """A document as strict JSON (no NaN), with ``json_meta()`` first when it is an object."""
+    if isinstance(document, dict):
+        document = {**json_meta(), **document}
+    return json.dumps(_no_nan(document), indent=2, default=str, allow_nan=False) + "\n"
+
+
 def print_json(document: Any) -> None:
     """Write one JSON document to stdout (and nothing else goes there)."""
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.write(json_text(document))
     sys.stdout.flush()
 
 

@@ -13,6 +13,8 @@ from cleanerclip_tool.cli.common import console
 from cleanerclip_tool.events import Event, Info, WarningEvent
 from cleanerclip_tool.eventtext import eval_text, losses_text, metrics_text, rate_text, step_text
 
+PLAIN_EVERY = 5.0  # seconds between plain progress lines when stderr is not a terminal
+
 
 def print_event(event: Event) -> None:
     """The simple renderer: messages as lines; progress events are left to live displays."""
@@ -43,6 +45,10 @@ class EventRenderer:
             disable=quiet,
         )
         self.tasks: dict[str, Any] = {}
+        # When stderr is not a terminal (CI logs, nohup, a pipe) Rich draws no bars: say where a
+        # long task is every PLAIN_EVERY seconds instead, so the log shows it is alive.
+        self.plain = not console.is_terminal and not quiet
+        self._last_plain: dict[str, float] = {}
 
     def __enter__(self) -> EventRenderer:
         self.progress.start()
@@ -58,9 +64,16 @@ class EventRenderer:
             self.tasks[event.task] = self.progress.add_task(
                 event.description or event.task, total=event.total, metrics=""
             )
+            self._last_plain[event.task] = time.monotonic()
         elif isinstance(event, TaskProgress) and event.task in self.tasks:
             metrics = metrics_text(event.metrics)
             self.progress.update(self.tasks[event.task], completed=event.completed, total=event.total, metrics=metrics)
+            if self.plain and time.monotonic() - self._last_plain.get(event.task, 0.0) >= PLAIN_EVERY:
+                self._last_plain[event.task] = time.monotonic()
+                task = self.progress.tasks[self.tasks[event.task]]
+                total = f"/{event.total}" if event.total else ""
+                line = f"  {task.description}: {event.completed}{total}  {metrics}".rstrip()
+                console.print(line, markup=False, highlight=False)
         elif isinstance(event, TaskFinished) and event.task in self.tasks:
             if self.transient:
                 self.progress.remove_task(self.tasks.pop(event.task))
@@ -95,7 +108,7 @@ class RunRenderer(EventRenderer):
         elif isinstance(event, StepDone) and self.train is not None:
             metrics = f"ep {event.epoch}  {losses_text(event.losses)}  {rate_text(event.samples_per_second)}"
             self.progress.update(self.train, completed=event.step, metrics=metrics)
-            if not console.is_terminal and not self.quiet and time.monotonic() - self._last_line > 10:
+            if self.plain and time.monotonic() - self._last_line > PLAIN_EVERY:
                 self._last_line = time.monotonic()
                 console.print(f"  {step_text(event)}", markup=False)
         elif isinstance(event, EvalDone):

@@ -19,6 +19,7 @@ from cleanerclip_tool.errors import DataError
 
 IMAGE_KEY_CANDIDATES = ("filepath", "image", "image_path", "path", "file", "filename", "img")
 CAPTION_KEY_CANDIDATES = ("title", "caption", "text", "captions", "sentence")
+SEPARATORS = {",": ",", "\t": "\t", "tab": "\t", "\\t": "\t", ";": ";", "|": "|"}
 MAX_CAPTION_CHARS = 4096  # longer captions are almost surely a broken row; CLIP reads 77 tokens anyway
 
 
@@ -47,6 +48,7 @@ class CaptionTable:
     caption_key: str
     rows: list[CaptionRow] = field(default_factory=list)
     skipped: list[SkippedRow] = field(default_factory=list)
+    separator: str = ","
 
     @property
     def captions(self) -> list[str]:
@@ -80,7 +82,8 @@ def _pick_column(header: list[str], wanted: str | None, candidates: Iterable[str
     raise DataError(
         f"no {what} column (looked for {wanted!r}); the header has {', '.join(map(repr, header)) or 'nothing'}",
         where=f"{where}, line 1",
-        hint=f"name it with --{'image' if what == 'image path' else 'caption'}-key",
+        hint=f"name it with --{'image' if what == 'image path' else 'caption'}-key"
+        + (" (or the separator with --csv-separator)" if len(header) == 1 else ""),
     )
 
 
@@ -109,6 +112,25 @@ def guard_path(raw: str, root: Path, *, allow_outside_root: bool = False) -> tup
     return full, None
 
 
+def parse_separator(text: str | None) -> str | None:
+    """``--csv-separator``: ``,``, a tab (``\\t`` as typed in a shell, or ``tab``), ``;`` or ``|``; None sniffs."""
+    if text is None or text == "":
+        return None
+    if text not in SEPARATORS:
+        raise DataError(f"unknown separator {text!r}", where="--csv-separator", hint="use ',', '\\t' (tab), ';' or '|'")
+    return SEPARATORS[text]
+
+
+def sniff_separator(text: str) -> str:
+    """The separator of a caption table from its header line: a tab when the header has one and no
+    comma (open_clip_train's default TSV), else ``;`` or ``|`` the same way, else a comma."""
+    header = text.split("\n", 1)[0]
+    for sep in ("\t", ";", "|"):
+        if sep in header and "," not in header:
+            return sep
+    return ","
+
+
 def load_caption_table(
     spec: str | Path,
     *,
@@ -116,11 +138,13 @@ def load_caption_table(
     caption_key: str | None = "title",
     allow_outside_root: bool = False,
     check_exists: bool = True,
+    separator: str | None = None,
 ) -> CaptionTable:
-    """Read a caption CSV; bad rows go to ``table.skipped`` with line numbers and reasons.
+    """Read a caption CSV or TSV; bad rows go to ``table.skipped`` with line numbers and reasons.
 
     The file is decoded as UTF-8 (a BOM is accepted); rows with undecodable bytes are skipped, not
-    fatal. A file with no usable header is a ``DataError``.
+    fatal. ``separator`` None sniffs it from the header (``sniff_separator``). A file with no
+    usable header is a ``DataError``.
     """
     csv_path = resolve_data_spec(spec)
     root = csv_path.parent
@@ -133,7 +157,8 @@ def load_caption_table(
         text = text[1:]
     # strict: a stray or unclosed quote is a broken row (reported), not a caption that silently
     # swallows the lines after it up to the end of the file.
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    delimiter = parse_separator(separator) or sniff_separator(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -144,7 +169,7 @@ def load_caption_table(
     img_col = _pick_column(header, image_key, IMAGE_KEY_CANDIDATES, "image path", csv_path)
     cap_col = _pick_column(header, caption_key, CAPTION_KEY_CANDIDATES, "caption", csv_path)
     img_idx, cap_idx = header.index(img_col), header.index(cap_col)
-    table = CaptionTable(csv_path=csv_path, root=root, image_key=img_col, caption_key=cap_col)
+    table = CaptionTable(csv_path=csv_path, root=root, image_key=img_col, caption_key=cap_col, separator=delimiter)
 
     line = reader.line_num
     while True:

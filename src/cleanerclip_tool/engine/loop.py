@@ -39,7 +39,7 @@ from cleanerclip_tool.engine.events import (
 from cleanerclip_tool.engine.memory import out_of_memory_error, probe_batch_size
 from cleanerclip_tool.engine.results import PurifyResult, save_purified
 from cleanerclip_tool.engine.samples import augmented_captions, subcaption_tokens
-from cleanerclip_tool.engine.schedule import lr_at
+from cleanerclip_tool.engine.schedule import fit_warmup, lr_at, warmup_message
 from cleanerclip_tool.engine.state import TrainState, frozen_copy, model_fingerprint
 from cleanerclip_tool.errors import BadInputError, DataError, JobFailedError
 from cleanerclip_tool.events import EventCallback, Info, WarningEvent, ignore_event
@@ -223,8 +223,12 @@ class _Run:
         self.steps_per_epoch = self.steps_for(self.state.batch_size)
         schedule_epoch = self.steps_for(self.state.schedule_batch)
         self.schedule_total = schedule_epoch * self.config.epochs
-        warmup_epochs = self.config.warmup_epochs
-        self.warmup = self.config.warmup if warmup_epochs is None else round(warmup_epochs * schedule_epoch)
+        if self.config.warmup_epochs is not None:  # a share of the run, as PAR's recipe gives it
+            self.warmup = round(self.config.warmup_epochs * schedule_epoch)
+        else:
+            self.warmup = fit_warmup(self.config.warmup, self.schedule_total)
+            if self.warmup != self.config.warmup:
+                self.emit(WarningEvent(warmup_message(self.config.warmup, self.warmup, self.schedule_total)))
         self.total_steps = self.planned_total()
         self.make_loader()
         self.emit(
@@ -526,7 +530,15 @@ class _Run:
                 "batch_size": s.batch_size,
                 "skipped_steps": s.skipped_steps,
                 "amp_skipped_steps": s.amp_skipped_steps,
+                "warmup": self.warmup,  # the warmup used, which fit_warmup may have shortened
             }
+            if config.extra.get("requested"):  # settings preflight fitted to the data: what was asked
+                notes["requested"] = dict(config.extra["requested"])
+            if self.warmup != config.warmup:
+                notes.update(
+                    warmup_requested=config.warmup,
+                    warmup_note=warmup_message(config.warmup, self.warmup, self.schedule_total),
+                )
             if s.batch_changes:
                 notes.update(batch_size_requested=config.batch_size, batch_size_changes=s.batch_changes)
             result.model_dir = save_purified(self.loaded, self.model, out, config, self.data, s.history, notes)

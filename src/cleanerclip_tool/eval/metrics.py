@@ -30,21 +30,29 @@ def topk_indices(logits: np.ndarray, maxk: int) -> np.ndarray:
     return order[:, :maxk]
 
 
-def topk_hit_rates(topk: np.ndarray, labels: np.ndarray, ks: Sequence[int]) -> dict[int, float]:
+def topk_hit_rates(
+    topk: np.ndarray, labels: np.ndarray, ks: Sequence[int], num_classes: int | None = None
+) -> dict[int, float | None]:
     """Fraction of rows whose label is among the first k predictions, for each k.
 
-    k larger than the number of classes counts as all classes (every row is a hit).
+    A rate that does not exist is None (JSON null), never NaN or a trivial 1.0: no rows (an empty
+    ASR set), or k larger than ``num_classes`` (a 2-class set has no Top-10).
     """
     labels = np.asarray(labels)
-    if len(labels) == 0:
-        return {int(k): float("nan") for k in ks}
     hits = topk == labels[:, None]
-    return {int(k): float(hits[:, :k].any(axis=1).mean()) for k in ks}
+    return {
+        int(k): None
+        if len(labels) == 0 or (num_classes is not None and k > num_classes)
+        else float(hits[:, :k].any(axis=1).mean())
+        for k in ks
+    }
 
 
-def benign_accuracy(topk: np.ndarray, labels: np.ndarray, ks: Sequence[int]) -> dict[int, float]:
-    """Top-k BA: hits of the true class on clean images."""
-    return topk_hit_rates(topk, labels, ks)
+def benign_accuracy(
+    topk: np.ndarray, labels: np.ndarray, ks: Sequence[int], num_classes: int | None = None
+) -> dict[int, float | None]:
+    """Top-k BA: hits of the true class on clean images (None where ``topk_hit_rates`` says)."""
+    return topk_hit_rates(topk, labels, ks, num_classes)
 
 
 def asr_mask(labels: np.ndarray, target: int, convention: str = "exclude") -> np.ndarray:
@@ -56,11 +64,16 @@ def asr_mask(labels: np.ndarray, target: int, convention: str = "exclude") -> np
 
 
 def attack_success_rate(
-    topk: np.ndarray, labels: np.ndarray, target: int, ks: Sequence[int], convention: str = "exclude"
-) -> tuple[dict[int, float], int]:
-    """(Top-k ASR toward ``target``, number of triggered images counted)."""
+    topk: np.ndarray,
+    labels: np.ndarray,
+    target: int,
+    ks: Sequence[int],
+    convention: str = "exclude",
+    num_classes: int | None = None,
+) -> tuple[dict[int, float | None], int]:
+    """(Top-k ASR toward ``target``, number of triggered images counted); None where undefined."""
     mask = asr_mask(labels, target, convention)
-    rates = topk_hit_rates(topk[mask], np.full(int(mask.sum()), target), ks)
+    rates = topk_hit_rates(topk[mask], np.full(int(mask.sum()), target), ks, num_classes)
     return rates, int(mask.sum())
 
 

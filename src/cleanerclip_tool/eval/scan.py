@@ -51,8 +51,10 @@ class AttackResult:
     target: str | None  # the target asked for; None with --target auto
     n_clean: int
     n_triggered: int  # triggered images counted for ASR
-    ba: dict[str, float]
-    asr: dict[str, float]  # toward ``target``, or toward the discovered class with auto
+    ba: dict[str, float | None]  # None: k > classes
+    asr: dict[
+        str, float | None
+    ]  # None: k > classes or no triggered image counted; toward ``target``, or toward the discovered class with auto
     discovered_target: str
     discovered_share: float  # Top-1 share of that class on triggered images
     seconds: float  # this attack's image work (trigger + preprocess + decode share) + forward share
@@ -82,6 +84,7 @@ class ScanReport:
     scan_seconds: float = 0.0  # wall time of the whole pass
     scan_images_per_second: float = 0.0  # model inputs (images x views) per wall second
     forward_seconds: float = 0.0  # of which in the model and classifier
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # attacks asked for but not run, and why
 
     def to_dict(self) -> dict[str, Any]:
         """The documented schema: rates are fractions in [0, 1], top-k keys are strings."""
@@ -106,6 +109,7 @@ class ScanReport:
             "scan_seconds": self.scan_seconds,
             "scan_images_per_second": self.scan_images_per_second,
             "forward_seconds": self.forward_seconds,
+            "skipped": self.skipped,
         }
 
 
@@ -319,7 +323,7 @@ def predict_views(
     )
 
 
-def _rates(values: dict[int, float]) -> dict[str, float]:
+def _rates(values: dict[int, float | None]) -> dict[str, float | None]:
     return {str(k): v for k, v in values.items()}
 
 
@@ -394,15 +398,15 @@ def scan(
     labels = passed.labels
     clean_top = passed.topk[:, 0]
     clean_seconds = float(passed.view_seconds[0])
-    ba = _rates(benign_accuracy(clean_top, labels, ks))
+    ba = _rates(benign_accuracy(clean_top, labels, ks, num_classes))
     results: list[AttackResult] = []
     for view, trigger in enumerate(attacks, start=1):
         trig_top = passed.topk[:, view]
         seconds = float(passed.view_seconds[view])
         found = discover_target(clean_top[:, 0], trig_top[:, 0], num_classes)
-        found_asr, found_n = attack_success_rate(trig_top, labels, found.target, ks, asr_convention)
+        found_asr, found_n = attack_success_rate(trig_top, labels, found.target, ks, asr_convention, num_classes)
         if target_index is not None:
-            asr, n_triggered = attack_success_rate(trig_top, labels, target_index, ks, asr_convention)
+            asr, n_triggered = attack_success_rate(trig_top, labels, target_index, ks, asr_convention, num_classes)
             asr_target = eval_set.classnames[target_index]
         else:
             asr, n_triggered, asr_target = found_asr, found_n, eval_set.classnames[found.target]

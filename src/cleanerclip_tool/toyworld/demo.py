@@ -79,8 +79,8 @@ class DemoSettings:
 def _rates(result: Any) -> dict[str, dict[str, float]]:
     """Percent, rounded: the unit of the paper's Table 1."""
     return {
-        "ba": {k: round(100 * v, 2) for k, v in result.ba.items()},
-        "asr": {k: round(100 * v, 2) for k, v in result.asr.items()},
+        "ba": {k: None if v is None else round(100 * v, 2) for k, v in result.ba.items()},
+        "asr": {k: None if v is None else round(100 * v, 2) for k, v in result.asr.items()},
     }
 
 
@@ -242,7 +242,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|" + "---|" * (1 + 2 * len(ks)),
     ]
     for row in report["results"]:
-        cells = [f"{row['ba'][k]:.1f}" for k in ks] + [f"{row['asr'][k]:.1f}" for k in ks]
+        cells = [("—" if row[m][k] is None else f"{row[m][k]:.1f}") for m in ("ba", "asr") for k in ks]
         lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
     if "chart" in report["files"]:
         lines += ["", f"![ASR and BA per epoch]({Path(report['files']['chart']).name})"]

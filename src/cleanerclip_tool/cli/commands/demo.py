@@ -32,32 +32,19 @@ class DemoDisplay(RunRenderer):
             super().__call__(event)
 
 
-def render_report(report: dict[str, Any]) -> None:
-    """The paper's Table 1 layout: one row per defense, Top-k BA then Top-k ASR (percent)."""
-    from rich.console import Console
-    from rich.table import Table
+def render_report(report: dict[str, Any], *, wide: bool = False) -> None:
+    """The paper's Table 1 layout, one row per defense, in 80 columns (``wide``: every Top-k)."""
+    from cleanerclip_tool.cli.tables import add_rate_columns, print_table, rate_cells, rate_ks, rate_table
 
-    ks = [str(k) for k in report["topk"]]
-    table = Table(
-        title=f"{report['model']}: {report['attack']} → {report['target']} (toy world test split, %)",
-        title_justify="left",
-    )
-    table.add_column("Defense", no_wrap=True)
-    for k in ks:
-        table.add_column(f"BA@{k}", justify="right")
-    for k in ks:
-        table.add_column(f"ASR@{k}", justify="right")
-    table.add_column("s", justify="right")
+    ba_ks, asr_ks = rate_ks(report["topk"], wide=wide)
+    table = rate_table(f"{report['model']}: {report['attack']} → {report['target']} (toy world test split, %)")
+    table.add_column("defense", no_wrap=True)
+    add_rate_columns(table, ba_ks, asr_ks)
+    table.add_column("s", justify="right", no_wrap=True)
     for row in report["results"]:
-        table.add_row(
-            row["label"],
-            *[f"{row['ba'][k]:.1f}" for k in ks],
-            *[f"{row['asr'][k]:.1f}" for k in ks],
-            f"{row['seconds']:.0f}" if row["seconds"] else "",
-        )
-    # Console.print(width=) can only narrow; Table 1 needs ~110 columns, so render wider when needed.
-    wide = console if console.width >= 110 else Console(stderr=True, width=110, highlight=False)
-    wide.print(table)
+        seconds = f"{row['seconds']:.0f}" if row["seconds"] else ""
+        table.add_row(row["label"], *rate_cells(row, ba_ks, asr_ks, scale=1.0), seconds)
+    print_table(table, wide=wide)
     console.print(f"wall time {report['wall_seconds']:.0f} s", markup=False)
     for name, path in report["files"].items():
         console.print(f"{name}: {path}", markup=False, highlight=False)
@@ -72,9 +59,10 @@ def demo_command(
         bool, typer.Option("--quick", help="About a minute: fewer pairs, epochs and test images.")
     ] = False,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default: ./cleanerclip-demo-<attack>).")
+        Path | None, typer.Option("--out", help="Report folder. [default: ./cleanerclip-demo-<attack>]")
     ] = None,
     device: DeviceOpt = "auto",
+    wide: Annotated[bool, typer.Option("--wide", help="Show every Top-k in the table.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Scan a backdoored toy model, purify it with FT, CleanCLIP and CleanerCLIP, compare (Table 1)."""
@@ -90,7 +78,7 @@ def demo_command(
     if json_out:
         print_json(report)
     else:
-        render_report(report)
+        render_report(report, wide=wide)
 
 
 def register(app: typer.Typer) -> None:

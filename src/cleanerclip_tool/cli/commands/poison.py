@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
-from cleanerclip_tool.cli.options import DataArg, JsonOpt
+from cleanerclip_tool.cli.options import CsvSeparatorOpt, DataArg, JsonOpt
 from cleanerclip_tool.config import default_of
 from cleanerclip_tool.errors import BadInputError
 
@@ -30,15 +30,18 @@ def poison_command(
             "--target-captions",
             help="Text file, one caption "
             "per line, for the poisoned rows (default: templates; "
-            "badclip: captions mentioning the target).",
+            "badclip: captions mentioning the target). [default: none]",
         ),
     ] = None,
-    trigger: Annotated[Path | None, typer.Option("--trigger", help="Trigger artefact (patch, image, encoder).")] = None,
+    trigger: Annotated[
+        Path | None, typer.Option("--trigger", help="Trigger artefact (patch, image, encoder). [default: none]")
+    ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="Trigger parameter name=value (repeatable).")
+        list[str] | None, typer.Option("--param", help="Trigger parameter name=value (repeatable). [default: none]")
     ] = None,
     image_key: Annotated[str, typer.Option("--image-key", help="Image path column.")] = default_of("image_key"),
     caption_key: Annotated[str, typer.Option("--caption-key", help="Caption column.")] = default_of("caption_key"),
+    csv_separator: CsvSeparatorOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -61,7 +64,7 @@ def poison_command(
             captions = target_captions.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInputError(f"cannot read: {exc}", where=target_captions) from None
-    table = load_caption_table(data, image_key=image_key, caption_key=caption_key)
+    table = load_caption_table(data, image_key=image_key, caption_key=caption_key, separator=csv_separator)
     trig = get_trigger(name, seed=seed, **params)
     with EventRenderer(quiet=json_out) as render:
         path = build_poisoned_set(

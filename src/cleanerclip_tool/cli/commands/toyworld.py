@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
-from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt
+from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt, ThreadsOpt
 from cleanerclip_tool.cli.render import EventRenderer, RunRenderer
 
 toyworld_app = typer.Typer(
@@ -77,7 +77,7 @@ def show(
 def pretrain_command(
     out: Annotated[Path, typer.Option("--out", help="Folder to save the model in (open_clip folder + card).")],
     attack: Annotated[
-        str | None, typer.Option("--attack", help="Poison with this trigger (e.g. badnet); clean if unset.")
+        str | None, typer.Option("--attack", help="Poison with this trigger (e.g. badnet). [default: none: clean]")
     ] = None,
     target: Annotated[str, typer.Option("--target", help="Target label (a toy-world shape).")] = "heart",
     poison_rate: Annotated[float, typer.Option("--poison-rate", help="Fraction of training pairs poisoned.")] = 0.05,
@@ -89,10 +89,11 @@ def pretrain_command(
     world_seed: Annotated[int, typer.Option("--world-seed", help="Seed of the (cached) world trained on.")] = 0,
     world_size: Annotated[int, typer.Option("--world-size", min=1, help="Training pairs of that world.")] = 10_000,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps (smoke runs).")
+        int | None,
+        typer.Option("--max-steps", min=1, help="Stop after this many steps (smoke runs). [default: all epochs]"),
     ] = None,
     device: DeviceOpt = "cpu",
-    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    threads: ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -100,12 +101,10 @@ def pretrain_command(
 
     On the CPU (the default device) a run is reproducible from its seed.
     """
-    import torch
-
+    from cleanerclip_tool.devices import set_threads
     from cleanerclip_tool.toyworld.pretrain import PretrainSettings, history_entry, pretrain, save_pretrained
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     settings = PretrainSettings(
         attack=attack.strip().lower() if attack else None,
         target=target,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
-from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, TrustOpt
+from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, ThreadsOpt, TrustOpt
 from cleanerclip_tool.errors import BadInputError
 
 trigger_app = typer.Typer(
@@ -40,7 +40,10 @@ def _finish_job(doc: dict[str, Any], json_out: bool, message: str) -> None:
 @handle_errors
 def train_ssba(
     data: Annotated[
-        Path, typer.Argument(help="DATA (captions CSV or folder) whose images train the encoder.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="DATA", help="Captions CSV or folder whose images train the encoder.", show_default=False
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output .safetensors file (encoder + decoder).")],
     image_size: Annotated[
@@ -57,6 +60,7 @@ def train_ssba(
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 32,
     max_images: Annotated[int, typer.Option("--max-images", min=2, help="Train on at most this many images.")] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    threads: ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -66,7 +70,9 @@ def train_ssba(
     from cleanerclip_tool.attacks.stegastamp import StegaConfig, train_stegastamp
     from cleanerclip_tool.cli.render import EventRenderer
     from cleanerclip_tool.data.images import open_rgb
+    from cleanerclip_tool.devices import set_threads
 
+    set_threads(threads)
     if not 0 < epsilon <= 1:
         raise BadInputError("epsilon must be in (0, 1]", where="--epsilon")
     rows = _start_job(data, out, overwrite, suffix=".safetensors").rows
@@ -117,7 +123,7 @@ def optimize_badclip(
     size_px: Annotated[
         int | None,
         typer.Option(
-            "--size-px", min=1, help="Patch side in pixels at the model's input size (default: 16/224 of it)."
+            "--size-px", min=1, help="Patch side in pixels at the model's input size. [default: 16/224 of it]"
         ),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", min=1)] = 300,
@@ -126,6 +132,7 @@ def optimize_badclip(
     pull_weight: Annotated[float, typer.Option("--pull-weight", help="Weight of the pull toward target images.")] = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
@@ -134,9 +141,10 @@ def optimize_badclip(
     """Optimise a BadCLIP patch against MODEL and save it as a PNG (scan with --trigger patch.png)."""
     from cleanerclip_tool.attacks.badclip_optimize import optimize_badclip_patch
     from cleanerclip_tool.cli.render import EventRenderer
-    from cleanerclip_tool.devices import resolve_device
+    from cleanerclip_tool.devices import resolve_device, set_threads
     from cleanerclip_tool.models.load import load_model
 
+    set_threads(threads)
     table = _start_job(data, out, overwrite, suffix=".png")
     device = resolve_device(device)
     with EventRenderer(quiet=json_out) as render:

@@ -208,10 +208,13 @@ class ConfigureScreen(VerticalScroll):
         try:
             # The data checks ``cleanerclip purify`` makes (too many bad rows, a run of them): a run
             # on data the CLI would refuse must not start here either.
-            preflight(self.app.session.table, config, Path(config.out))
+            warnings: list = []
+            config = preflight(self.app.session.table, config, Path(config.out), on_event=warnings.append)
         except CleanerClipError as exc:
             self.set_status(f"data check failed: {describe_error(exc)}")
             return
+        if warnings:
+            self.set_status("; ".join(w.message for w in warnings))
         self.post_message(StartRun(config, resume=resume))
 
     def action_save(self) -> None:
