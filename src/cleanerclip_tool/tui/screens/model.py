@@ -152,7 +152,8 @@ class ModelScreen(WorkerPane, Vertical):
 
     def on_library_event(self, message: LibraryEvent) -> None:
         text = getattr(message.event, "message", None) or getattr(message.event, "description", None)
-        if text:
+        # An event still queued when the work was cancelled or finished must not overwrite that status.
+        if text and self.working:
             self.set_status(str(text))
 
     def on_work_failed(self, message: WorkFailed) -> None:
