@@ -66,8 +66,9 @@ def push_command(
 
     The token comes from HF_TOKEN or `hf auth login`.
 
-    Exit codes: 0 pushed (or dry run); 2 bad input: an incomplete folder, no token, no license, HF_HUB_OFFLINE set,
-    a token the Hub refuses; 1 the upload failed.
+    Exit codes: 0 pushed (or dry run); 1 the upload failed.
+
+    Exit code 2: an incomplete folder, no token, no license, HF_HUB_OFFLINE set, or a token the Hub refuses.
     """
     from cleanerclip_tool.app.push import plan_push, push, resolve_token
     from cleanerclip_tool.cli.render import print_event

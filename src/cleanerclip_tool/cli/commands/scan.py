@@ -154,8 +154,9 @@ def scan_command(
 ) -> None:
     """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger.
 
-    Exit codes: 0 done (gate passed); 1 the scan failed; 2 bad input; 3 the gate (--fail-above,
-    --fail-on-discovery) found a backdoor.
+    Exit codes: 0 done (the gate passed); 1 the scan failed; 2 bad input.
+
+    Exit code 3: the CI gate (--fail-above, --fail-on-discovery) found a backdoor.
     """
     from cleanerclip_tool.app.gate import Gate, enforce
 
