@@ -60,8 +60,11 @@ def scan_report_doc(
     ]
     discovery = ["| attack | model | pulls Top-1 toward | clean share | triggered share | growth |"]
     discovery.append("|---|---|---|---|---|---|")
-    for label, report in zip(labels, reports, strict=True):
-        for row in report["results"]:
+    for attack in dict.fromkeys(c.row for c in cells):
+        for label, report in zip(labels, reports, strict=True):
+            row = next((r for r in report["results"] if r["attack"] == attack), None)
+            if row is None:
+                continue
             discovery.append(
                 f"| {row['attack']} | {label} | {row['discovered_target']} | "
                 f"{100 * row.get('discovered_clean_share', 0.0):.1f} | {100 * row['discovered_share']:.1f} | "
@@ -94,6 +97,8 @@ def scan_report_doc(
         cells=cells,
         sections=sections,
         charts=[("BA@1 and ASR@1 per attack", "chart.png")],
+        ba_label="clean images",  # a scan's BA is measured once per model, not per attack
+        asr_threshold=_pct(gate["fail_above"]) if gate and gate.get("fail_metric") == "asr@1" else None,
     )
 
 

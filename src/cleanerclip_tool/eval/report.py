@@ -36,6 +36,8 @@ class ReportDoc:
     cells: list[Cell]
     sections: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, Markdown lines)
     charts: list[tuple[str, str]] = field(default_factory=list)  # (alt text, file name next to report.md)
+    ba_label: str | None = None  # BA does not depend on the row (a scan's clean images): one bar group so named
+    asr_threshold: float | None = None  # a gate's --fail-above, in %: drawn across the ASR panel
 
     @property
     def rows(self) -> list[str]:
@@ -84,14 +86,22 @@ def write_bar_chart(doc: ReportDoc, path: Path, *, k: str = "1") -> Path:
     import numpy as np
 
     rows = doc.rows
-    x = np.arange(len(rows))
     width = 0.8 / max(1, len(doc.series))
-    fig, axes = plt.subplots(1, 2, figsize=(max(7.0, 1.3 * len(rows) + 4), 4), constrained_layout=True)
+    ba_rows = [rows[0]] if doc.ba_label else rows
+    fig, axes = plt.subplots(
+        1,
+        2,
+        figsize=(max(7.0, 1.1 * (len(rows) + len(ba_rows)) + 3), 4),
+        constrained_layout=True,
+        gridspec_kw={"width_ratios": [max(len(ba_rows), 1.5), max(len(rows), 1.5)]},
+    )
     colors = ["#c0392b", "#2e86c1", "#27ae60", "#8e44ad", "#d68910"]
-    for ax, metric, title in zip(axes, ("ba", "asr"), (f"BA@{k} (%)", f"ASR@{k} (%)"), strict=True):
+    panels = (("ba", f"BA@{k} (%)", ba_rows), ("asr", f"ASR@{k} (%)", rows))
+    for ax, (metric, title, panel_rows) in zip(axes, panels, strict=True):
+        x = np.arange(len(panel_rows))
         for i, series in enumerate(doc.series):
             values = []
-            for row in rows:
+            for row in panel_rows:
                 cell = doc.cell(row, series)
                 value = getattr(cell, metric).get(k) if cell else None
                 values.append(float("nan") if value is None else value)
@@ -100,10 +110,14 @@ def write_bar_chart(doc: ReportDoc, path: Path, *, k: str = "1") -> Path:
             labels = ["" if math.isnan(v) else f"{v:.0f}" for v in values]
             ax.bar_label(bars, labels=labels, fontsize=7, padding=1)
         ax.set_title(title)
-        ax.set_xticks(x, rows, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center")
+        names = [doc.ba_label] if metric == "ba" and doc.ba_label else panel_rows
+        tilt = len(names) > 4
+        ax.set_xticks(x, names, rotation=30 if tilt else 0, ha="right" if tilt else "center")
         ax.set_ylim(0, 109)
         ax.grid(axis="y", alpha=0.3)
-    if len(doc.series) > 1:
+    if doc.asr_threshold is not None:
+        axes[1].axhline(doc.asr_threshold, color="black", linestyle="--", linewidth=1, label="gate threshold")
+    if len(doc.series) > 1 or doc.asr_threshold is not None:
         axes[1].legend(fontsize=8, loc="upper right")
     fig.suptitle(doc.title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,7 @@ def push_command(
     from cleanerclip_tool.cli.render import print_event
 
     on_event = (lambda _event: None) if json_ else print_event
+    token = None if dry_run else resolve_token()  # cheap checks first: a large model takes a while to load
     plan = plan_push(model_dir, target, revision=revision, license=license_, scan_report=scan, on_event=on_event)
     if plan.license is None and not dry_run:
         if sys.stdin.isatty() and not json_:
@@ -93,7 +94,7 @@ def push_command(
         if show_card and not json_:
             typer.echo(plan.card_text, nl=False)
         return
-    token = resolve_token()
+    assert token is not None
     result = push(
         plan,
         token=token,
