@@ -189,7 +189,11 @@ def _body(
         f"tokenizer = open_clip.get_tokenizer({json.dumps(spec)})",
         "```",
         "",
-        f"Check it yourself: `cleanerclip scan {spec} --attack badnet,blended,sig,wanet`.",
+        "Check it yourself (exit 3 when a trigger still works):",
+        "",
+        "```bash",
+        f"cleanerclip scan {spec} --eval-data VAL_DIR --attack badnet,blended,sig,wanet --fail-above 0.2",
+        "```",
     ]
     return lines
 
