@@ -225,9 +225,9 @@ def push(
 
 
 def _link(src: Path, dst: Path) -> None:
-    """Hard link when the file system allows it (weights can be gigabytes), else copy."""
+    """A symbolic link (weights can be gigabytes; the upload reads through it), else a copy."""
     try:
-        os.link(src, dst)
+        os.symlink(src.resolve(), dst)
     except OSError:
         import shutil
 
