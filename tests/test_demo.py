@@ -50,10 +50,10 @@ pytestmark_slow = pytest.mark.slow
 @pytestmark_slow
 def test_report_files_and_schema(report: dict) -> None:
     files = {k: Path(v) for k, v in report["files"].items()}
-    assert set(files) == {"json", "markdown", "chart"}
+    assert set(files) == {"json", "markdown", "chart", "bars"}
     for path in files.values():
         assert path.is_file() and path.stat().st_size > 0
-    assert files["chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert files["chart"].read_bytes()[:8] == files["bars"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     on_disk = json.loads(files["json"].read_text())
     assert on_disk["schema"] == REPORT_SCHEMA
     assert on_disk["target"] == TARGET_LABEL and on_disk["attack"] == "badnet"

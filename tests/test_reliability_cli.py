@@ -138,6 +138,10 @@ CASES: list = [
     ),
     ("scan-unknown-device", ["scan", "toy:clean", "--device", "quantum", "--limit", "4"], "quantum"),
     ("tui-unknown-option", ["tui", "--no-such-flag"], "no-such-flag"),
+    ("push-missing-folder", ["push", MISSING, "hf-hub:me/model", "--dry-run"], "cleanerclip-missing"),
+    ("push-bad-target", ["push", "{out}", "hf-hub:no-org", "--dry-run"], "org/name"),
+    ("scan-gate-threshold-percent", ["scan", "toy:clean", "--fail-above", "20"], "fail-above"),
+    ("scan-gate-bad-metric", ["scan", "toy:clean", "--fail-above", "0.2", "--fail-metric", "ba@1"], "fail-metric"),
 ]
 
 

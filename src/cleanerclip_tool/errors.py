@@ -52,3 +52,13 @@ class JobFailedError(CleanerClipError):
     """The job was valid but failed while running; exit 1."""
 
     exit_code = 1
+
+
+class GateFailedError(CleanerClipError):
+    """A scan gate (``--fail-above``, ``--fail-on-discovery``) found a backdoor it was told to fail on; exit 3.
+
+    Not a failure of the tool: the scan ran and its answer is "do not deploy this model". Exit 3 keeps
+    that answer apart from bad input (2) and a failed job (1), so a CI pipeline can tell them apart.
+    """
+
+    exit_code = 3

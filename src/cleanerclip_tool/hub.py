@@ -19,6 +19,17 @@ CONFIG_FILE = "open_clip_config.json"
 SAFETENSORS_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors")
 PICKLE_FILES = ("open_clip_pytorch_model.bin", "open_clip_model.bin")
 EXTRA_FILES = ("README.md", "cleanerclip_card.json")
+# A Hugging Face tokenizer's files (SigLIP family): open_clip reads them from the model folder.
+TOKENIZER_PATTERNS = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "*.model",
+)
 
 
 @dataclass(frozen=True)
@@ -56,11 +67,19 @@ def fetch_model(spec: str, *, revision: str | None = None, on_event: EventCallba
     on_event(Info(f"fetching {repo_id}@{rev or 'main'} from the Hugging Face Hub (cached downloads are reused)"))
     try:
         path = Path(
-            snapshot_download(repo_id, revision=rev, allow_patterns=[CONFIG_FILE, *SAFETENSORS_FILES, *EXTRA_FILES])
+            snapshot_download(
+                repo_id,
+                revision=rev,
+                allow_patterns=[CONFIG_FILE, *SAFETENSORS_FILES, *EXTRA_FILES, *TOKENIZER_PATTERNS],
+            )
         )
         if not any((path / name).is_file() for name in SAFETENSORS_FILES):
             # No safetensors weights in this repo: fall back to the pickle file (read weights-only later).
-            path = Path(snapshot_download(repo_id, revision=rev, allow_patterns=[CONFIG_FILE, *PICKLE_FILES]))
+            path = Path(
+                snapshot_download(
+                    repo_id, revision=rev, allow_patterns=[CONFIG_FILE, *PICKLE_FILES, *TOKENIZER_PATTERNS]
+                )
+            )
     except RepositoryNotFoundError:
         raise ModelResolveError("repository not found on the Hub (or it is private)", where=spec) from None
     except RevisionNotFoundError:

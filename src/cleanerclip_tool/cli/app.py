@@ -40,6 +40,7 @@ COMMAND_MODULES: list[str] = [
     "trigger",
     "tui",
     "demo",
+    "push",
 ]
 
 

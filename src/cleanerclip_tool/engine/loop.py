@@ -37,7 +37,7 @@ from cleanerclip_tool.engine.events import (
     StepSkipped,
 )
 from cleanerclip_tool.engine.memory import out_of_memory_error, probe_batch_size
-from cleanerclip_tool.engine.results import PurifyResult, save_purified
+from cleanerclip_tool.engine.results import PurifyResult, save_purified, text_notes
 from cleanerclip_tool.engine.samples import augmented_captions, subcaption_tokens
 from cleanerclip_tool.engine.schedule import fit_warmup, lr_at, warmup_message
 from cleanerclip_tool.engine.state import TrainState, frozen_copy, model_fingerprint
@@ -541,6 +541,7 @@ class _Run:
                 )
             if s.batch_changes:
                 notes.update(batch_size_requested=config.batch_size, batch_size_changes=s.batch_changes)
+            notes.update(steps=s.step, **text_notes(config, self.loss_fn, self.subcaptioner))
             result.model_dir = save_purified(self.loaded, self.model, out, config, self.data, s.history, notes)
         (out / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
         self.emit(RunFinished(out=str(out), steps=s.step, seconds=seconds, stopped=self.stopped))

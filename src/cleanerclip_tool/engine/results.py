@@ -57,6 +57,107 @@ class PurifyResult:
         }
 
 
+LR_SCHEDULE = "linear warmup, then cosine decay to 0 (AdamW)"
+
+
+def library_versions() -> dict[str, str]:
+    """The versions that produced the weights (recorded in the model card)."""
+    from importlib import metadata
+
+    versions = {}
+    for name, dist in (
+        ("cleanerclip", "cleanerclip"),
+        ("torch", "torch"),
+        ("open_clip", "open_clip_torch"),
+        ("huggingface_hub", "huggingface_hub"),
+        ("python", None),
+    ):
+        if dist is None:
+            import platform
+
+            versions[name] = platform.python_version()
+            continue
+        try:
+            versions[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def base_provenance(card: Any) -> dict[str, Any]:
+    """Where the weights a run started from came from: spec, kind, revision, hash, license."""
+    from cleanerclip_tool.models.hubcard import base_model_of
+
+    earlier = base_model_of(card) if any(h.get("action") == "purify" for h in card.history) else {}
+    license_name = _card_license(card.path) or earlier.get("license")
+    return {
+        "source": card.source,
+        "kind": card.kind,
+        "architecture": card.architecture,
+        "revision": card.revision,
+        "sha256": card.sha256,
+        "hub_repo": _hub_repo(card) or earlier.get("hub_repo"),
+        "license": license_name,
+    }
+
+
+def _hub_repo(card: Any) -> str | None:
+    """The Hub repository the starting weights came from: ``hf-hub:org/name``, or open_clip's ``hf_hub``
+    location of an ``ARCH:tag``."""
+    source = str(card.source)
+    if source.startswith("hf-hub:"):
+        return source[len("hf-hub:") :].partition("@")[0].strip("/")
+    if card.kind == "pretrained" and ":" in source:
+        import open_clip
+
+        arch, _, tag = source.partition(":")
+        parts = str((open_clip.get_pretrained_cfg(arch, tag) or {}).get("hf_hub", "")).strip("/").split("/")
+        return "/".join(parts[:2]) if len(parts) >= 2 else None
+    return None
+
+
+def _card_license(path: str | None) -> str | None:
+    """The ``license`` of the README.md model card next to the starting weights, if any."""
+    if not path:
+        return None
+    readme = (Path(path) if Path(path).is_dir() else Path(path).parent) / "README.md"
+    if not readme.is_file():
+        return None
+    try:
+        from huggingface_hub import ModelCard
+
+        value = ModelCard.load(readme, ignore_metadata_errors=True).data.license
+    except Exception:  # a malformed card has no license to inherit; it must not stop a save
+        return None
+    return str(value) if value else None
+
+
+def text_notes(config: PurifyConfig, loss_fn: Any, subcaptioner: Any) -> dict[str, Any]:
+    """What decided the run's text side: spaCy model and word banks (sub-captions), EDA's synonyms."""
+    notes: dict[str, Any] = {}
+    if subcaptioner is not None:
+        banks = subcaptioner.banks
+        notes["spacy_model"] = subcaptioner.model_id
+        notes["wordbanks"] = {
+            "folder": "shipped" if config.wordbanks is None else Path(banks.directory).name,
+            "hash": banks.content_hash,
+        }
+    if loss_fn.needs("augmented"):
+        from cleanerclip_tool.augment.eda import synonym_source
+
+        source = synonym_source(config.wordbanks)
+        notes["synonym_source"] = "shipped synonyms.txt" if source.startswith("shipped:") else source
+        if "wordbanks" not in notes:
+            from cleanerclip_tool.augment.wordbanks import load_wordbanks
+
+            banks = load_wordbanks(config.wordbanks)
+            notes["wordbanks"] = {
+                "folder": "shipped" if config.wordbanks is None else Path(banks.directory).name,
+                "hash": banks.content_hash,
+            }
+    return notes
+
+
 def data_fingerprint(table: CaptionTable) -> dict[str, Any]:
     digest = hashlib.sha256(table.csv_path.read_bytes()).hexdigest()
     return {"csv": str(table.csv_path), "sha256": digest, "rows": len(table.rows), "skipped": len(table.skipped)}
@@ -77,6 +178,7 @@ def save_purified(
 
     notes = {
         "action": "purify",
+        "base": base_provenance(loaded.card),
         "method": config.method,
         "samples": config.samples if config.method == "cleanerclip" else None,
         "lambda1": config.lambda1,
@@ -86,8 +188,14 @@ def save_purified(
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "lr": config.lr,
+        "warmup": config.warmup,
+        "lr_schedule": LR_SCHEDULE,
+        "weight_decay": config.weight_decay,
+        "precision": config.precision,
+        "negative_set": config.negative_set if config.method == "cleanerclip" else None,
         "seed": config.seed,
         "data": data_fingerprint(data),
+        "versions": library_versions(),
         "history": history,
         **run_notes,
     }

@@ -141,11 +141,37 @@ def _load_folder(folder: Path, *, source: str, kind: str, trust_checkpoint: bool
             history = list(saved.get("history", []))
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
             raise BadInputError("not a valid cleanerclip card", where=card_path) from None
-    loaded = _assemble(model, model_cfg, preprocess_cfg, source=source, kind=kind, architecture=architecture)
+    tokenizer = _folder_tokenizer(folder, model_cfg, source=source)
+    loaded = _assemble(
+        model, model_cfg, preprocess_cfg, source=source, kind=kind, architecture=architecture, tokenizer=tokenizer
+    )
     loaded.card.path = str(folder.absolute())
     loaded.card.sha256 = sha256_file(weights)
     loaded.card.history = history
     return loaded
+
+
+def _folder_tokenizer(folder: Path, model_cfg: dict[str, Any], *, source: str) -> Any:
+    """open_clip's own choice for the folder: its SimpleTokenizer, or the Hugging Face tokenizer the
+    config names (SigLIP and others), read from the folder's tokenizer files."""
+    import open_clip
+
+    hf_name = model_cfg.get("text_cfg", {}).get("hf_tokenizer_name")
+    try:
+        with quiet_open_clip():
+            return open_clip.get_tokenizer(f"local-dir:{folder}")
+    except ImportError as exc:
+        raise ModelResolveError(
+            f"the model's Hugging Face tokenizer ({hf_name}) needs the transformers package ({exc})",
+            where=source,
+            hint="pip install transformers",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ModelResolveError(
+            f"cannot load the model's tokenizer {hf_name or ''} ({' '.join(str(exc).split())[:160]})",
+            where=source,
+            hint="the folder needs the tokenizer files (tokenizer.json, ...) next to open_clip_config.json",
+        ) from None
 
 
 def _load_file(
@@ -387,7 +413,14 @@ def _merged_preprocess_cfg(model: Any, saved: Any = None) -> dict[str, Any]:
 
 
 def _assemble(
-    model: Any, model_cfg: dict[str, Any], preprocess_cfg: dict[str, Any], *, source: str, kind: str, architecture: str
+    model: Any,
+    model_cfg: dict[str, Any],
+    preprocess_cfg: dict[str, Any],
+    *,
+    source: str,
+    kind: str,
+    architecture: str,
+    tokenizer: Any = None,
 ) -> LoadedModel:
     import open_clip
     from open_clip.transform import PreprocessCfg, image_transform_v2
@@ -397,7 +430,9 @@ def _assemble(
     preprocess_train = image_transform_v2(pp, is_train=True)
     text_cfg = model_cfg.get("text_cfg", {})
     context_length = int(text_cfg.get("context_length", getattr(model, "context_length", 77)))
-    if "hf_tokenizer_name" in text_cfg:
+    if tokenizer is not None:
+        pass  # the folder's own (``_folder_tokenizer``)
+    elif "hf_tokenizer_name" in text_cfg:
         tokenizer = open_clip.get_tokenizer(architecture) if architecture != "custom" else None
         if tokenizer is None:
             raise ModelResolveError("custom models with Hugging Face tokenizers are not supported", where=source)

@@ -21,6 +21,21 @@ from cleanerclip_tool.models.card import ModelCard, sha256_file
 from cleanerclip_tool.models.load import CARD_NAME, CONFIG_NAME
 
 WEIGHTS_NAME = "open_clip_model.safetensors"
+#: What a Hugging Face tokenizer may keep in a model folder (``transformers.AutoTokenizer`` layout).
+TOKENIZER_FILES: frozenset[str] = frozenset(
+    {
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "vocab.json",
+        "vocab.txt",
+        "merges.txt",
+        "spiece.model",
+        "sentencepiece.bpe.model",
+        "tokenizer.model",
+    }
+)
 
 
 def save_model(
@@ -58,52 +73,34 @@ def save_model(
     _atomic_text(out / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
     _atomic_text(out / CARD_NAME, json.dumps(saved_card.to_dict(), indent=2, default=str) + "\n")
     _atomic_text(out / "README.md", render_readme(saved_card))
+    if card.path and Path(card.path).resolve() != out.resolve():
+        copy_tokenizer_files(card.path, out)
     return out
 
 
 def render_readme(card: ModelCard) -> str:
-    """A Hugging Face-style model card: what the model is and what was done to it."""
-    lines = [
-        "---",
-        "library_name: open_clip",
-        "tags: [clip, open_clip, cleanerclip, backdoor-defense]",
-        "---",
-        "",
-        f"# {card.architecture} (cleanerclip)",
-        "",
-        f"Saved by cleanerclip from `{card.source}` ({card.kind}).",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| architecture | `{card.architecture}` |",
-        f"| parameters | {card.parameters:,} |",
-        f"| weights sha256 | `{card.sha256}` |",
-    ]
-    if card.revision:
-        lines.append(f"| source revision | `{card.revision}` |")
-    lines += [
-        "",
-        "Load it with plain open_clip:",
-        "",
-        "```python",
-        "import open_clip",
-        "model, _, preprocess = open_clip.create_model_and_transforms('local-dir:/path/to/this/folder')",
-        "tokenizer = open_clip.get_tokenizer('local-dir:/path/to/this/folder')",
-        "```",
-        "",
-        "## History",
-        "",
-    ]
-    if not card.history:
-        lines.append("Nothing was done to the model besides saving it.")
-    for i, entry in enumerate(card.history, 1):
-        title = entry.get("action") or entry.get("method") or "step"
-        lines.append(f"{i}. **{title}**")
-        for key, value in entry.items():
-            if key in ("action",):
-                continue
-            lines.append(f"   - {key}: `{json.dumps(value, default=str)}`")
-    return "\n".join(lines) + "\n"
+    """The Hugging Face model card (``models.hubcard``): what the model is and what was done to it."""
+    from cleanerclip_tool.models.hubcard import render_model_card
+
+    return render_model_card(card)
+
+
+def copy_tokenizer_files(source: str | Path | None, out: Path) -> list[str]:
+    """Copy a Hugging Face tokenizer's files (SigLIP and other ``hf_tokenizer_name`` models) along.
+
+    open_clip's ``get_tokenizer('local-dir:...')`` reads them from the model folder, so a saved
+    model whose source folder had them must keep them to stay loadable.
+    """
+    import shutil
+
+    if source is None or not Path(source).is_dir():
+        return []
+    copied = []
+    for item in sorted(Path(source).iterdir()):
+        if item.is_file() and item.name in TOKENIZER_FILES:
+            shutil.copyfile(item, out / item.name)
+            copied.append(item.name)
+    return copied
 
 
 def _default_file_mode() -> int:

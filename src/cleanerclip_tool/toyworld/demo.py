@@ -219,7 +219,12 @@ def run_demo(
     }
     files = {"json": out / "report.json", "markdown": out / "report.md"}
     if chart:
+        from cleanerclip_tool.eval.report import write_bar_chart
+
+        files["bars"] = out / "bars.png"
         files["chart"] = out / "chart.png"
+        report["files"] = {k: str(v) for k, v in files.items()}
+        write_bar_chart(report_doc(report), files["bars"])
         write_chart(report, files["chart"])
     report["files"] = {k: str(v) for k, v in files.items()}
     files["markdown"].write_text(render_markdown(report), encoding="utf-8")
@@ -228,55 +233,61 @@ def run_demo(
     return report
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """``report.md``: the Table-1-style comparison, the settings, the per-epoch numbers."""
+def report_doc(report: dict[str, Any]) -> Any:
+    """The demo's report as the shared renderer's ``ReportDoc`` (``eval.report``), as ``scan --report`` uses it."""
+    from cleanerclip_tool.eval.report import Cell, ReportDoc
+
     ks = [str(k) for k in report["topk"]]
-    head = "| Defense | " + " | ".join(f"BA@{k}" for k in ks) + " | " + " | ".join(f"ASR@{k}" for k in ks) + " |"
-    lines = [
-        f"# cleanerclip demo: {report['model']} ({report['attack']} → {report['target']})",
-        "",
-        f"Rates in % on the toy world's test split ({report['eval_data']}); ASR counts "
-        f"{report['asr_convention']}. Wall time {report['wall_seconds']} s on {report['device']}.",
-        "",
-        head,
-        "|" + "---|" * (1 + 2 * len(ks)),
+    cells = [
+        Cell(row["label"], report["model"], {k: row["ba"][k] for k in ks}, {k: row["asr"][k] for k in ks})
+        for row in report["results"]
     ]
-    for row in report["results"]:
-        cells = [("—" if row[m][k] is None else f"{row[m][k]:.1f}") for m in ("ba", "asr") for k in ks]
-        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
-    if "chart" in report["files"]:
-        lines += ["", f"![ASR and BA per epoch]({Path(report['files']['chart']).name})"]
-    lines += ["", "## Per epoch (Top-1, limited test subset)", ""]
-    lines += ["| Defense | epoch | BA@1 | ASR@1 |", "|---|---|---|---|"]
+    charts = [(f"{alt}", Path(report["files"][key]).name) for key, alt in CHARTS if key in report["files"]]
+    epochs = ["| Defense | epoch | BA@1 | ASR@1 |", "|---|---|---|---|"]
     for row in report["results"]:
         for h in row["history"]:
-            lines.append(f"| {row['label']} | {h['epoch']} | {h.get('ba_top1', '')} | {h.get('asr_top1', '')} |")
-    lines += ["", "## Settings", "", "```json", json.dumps(report["settings"], indent=2), "```", ""]
-    return "\n".join(lines)
+            epochs.append(f"| {row['label']} | {h['epoch']} | {h.get('ba_top1', '')} | {h.get('asr_top1', '')} |")
+    return ReportDoc(
+        title=f"cleanerclip demo: {report['model']} ({report['attack']} → {report['target']})",
+        intro=[
+            f"Rates in % on the toy world's test split ({report['eval_data']}); ASR counts "
+            f"{report['asr_convention']}. Wall time {report['wall_seconds']} s on {report['device']}."
+        ],
+        row_label="Defense",
+        topk=ks,
+        series=[report["model"]],
+        cells=cells,
+        sections=[
+            ("Per epoch (Top-1, limited test subset)", epochs),
+            ("Settings", ["```json", json.dumps(report["settings"], indent=2), "```"]),
+        ],
+        charts=charts,
+    )
+
+
+#: The demo's charts: (key in ``report["files"]``, alt text).
+CHARTS: tuple[tuple[str, str], ...] = (("bars", "BA@1 and ASR@1 per defense"), ("chart", "ASR and BA per epoch"))
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """``report.md``: the Table-1-style comparison, the charts, the per-epoch numbers, the settings."""
+    from cleanerclip_tool.eval.report import render_markdown as render
+
+    return render(report_doc(report))
 
 
 def write_chart(report: dict[str, Any], path: Path) -> None:
     """ASR@1 and BA@1 per epoch per method (epoch 0 = the backdoored model), side by side."""
-    import matplotlib
+    from cleanerclip_tool.eval.report import write_line_chart
 
-    matplotlib.use("Agg")  # no display needed; must precede pyplot's import
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for row in report["results"]:
-        if not row["history"]:
-            continue
-        epochs = [h["epoch"] for h in row["history"]]
-        for ax, key in zip(axes, ("asr_top1", "ba_top1"), strict=True):
-            ax.plot(epochs, [h.get(key, float("nan")) for h in row["history"]], marker="o", label=row["label"])
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, title in zip(axes, ("ASR@1 (%)", "BA@1 (%)"), strict=True):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{report['model']}: {report['attack']} → {report['target']}")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    series = [
+        (
+            row["label"],
+            [h["epoch"] for h in row["history"]],
+            {key: [h.get(key, float("nan")) for h in row["history"]] for key in ("asr_top1", "ba_top1")},
+        )
+        for row in report["results"]
+        if row["history"]
+    ]
+    title = f"{report['model']}: {report['attack']} → {report['target']}"
+    write_line_chart(path, title, series, [("asr_top1", "ASR@1 (%)"), ("ba_top1", "BA@1 (%)")])

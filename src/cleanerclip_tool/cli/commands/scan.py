@@ -59,6 +59,15 @@ def render_table(report: dict[str, Any], *, wide: bool = False) -> None:
 @handle_errors
 def scan_command(
     model: ScanModelArg = None,
+    model_b: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="MODEL_B",
+            help="A second model, scanned the same way and compared with MODEL (before/after); the gate and "
+            "the exit code judge MODEL_B.",
+            show_default=False,
+        ),
+    ] = None,
     attack: Annotated[
         str,
         typer.Option(
@@ -125,9 +134,57 @@ def scan_command(
     wide: Annotated[bool, typer.Option("--wide", help="Show every Top-k, shares, counts and seconds.")] = False,
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            metavar="MODEL",
+            help="Also scan this model (e.g. the one before purification) and show both; same as "
+            "`scan REFERENCE MODEL`.",
+        ),
+    ] = None,
+    fail_above: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-above",
+            metavar="FRACTION",
+            help="CI gate: exit 3 when any attack's ASR (see --fail-metric) exceeds this fraction (0.2 = 20%).",
+        ),
+    ] = None,
+    fail_metric: Annotated[
+        str, typer.Option("--fail-metric", metavar="asr@K", help="The rate --fail-above checks: asr@1, asr@5, ...")
+    ] = "asr@1",
+    fail_on_discovery: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-on-discovery",
+            metavar="GROWTH",
+            help="CI gate: exit 3 when a trigger raises any class's Top-1 share by more than this fraction over "
+            "clean images, target unknown (0.1 = 10 points).",
+        ),
+    ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="DIR",
+            help="Write report.md, chart.png (BA@1 / ASR@1 per attack, before/after bars for two models) and "
+            "report.json into DIR.",
+        ),
+    ] = None,
 ) -> None:
-    """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger."""
+    """Scan a model for backdoors: Top-k BA on clean images, Top-k ASR under each trigger.
+
+    Exit codes: 0 done (the gate passed); 1 the scan failed; 2 bad input.
+
+    Exit code 3: the CI gate (--fail-above, --fail-on-discovery) found a backdoor.
+    """
+    from cleanerclip_tool.app.gate import Gate, enforce
+
     ks = parse_int_list(topk, "--topk")
+    gate = Gate(fail_above=fail_above, metric=fail_metric, fail_on_discovery=fail_on_discovery).validate(ks)
+    if reference is not None and model_b is not None:
+        raise BadInputError("name a second MODEL or --reference, not both", where="--reference")
     if templates is not None and templates not in ("openai", "simple") and not Path(templates).is_file():
         raise BadInputError("use openai, simple or a templates file", where="--templates")
     from cleanerclip_tool.app.scan import ScanConfig, run_scan
@@ -141,6 +198,7 @@ def scan_command(
 
         model = str(last_purified())
         console.print(f"scanning the last purified model: {model}", markup=False, highlight=False)
+    specs = [reference, model] if reference is not None else [model] if model_b is None else [model, model_b]
     config = ScanConfig(
         attacks=tuple(names),
         params=parse_params(param, names),
@@ -160,17 +218,33 @@ def scan_command(
         trust_checkpoint=trust_checkpoint,
         skip_missing_artefacts="all" in [part.strip().lower() for part in attack.split(",")],
     )
+    from cleanerclip_tool.app.report import scans_document, write_scan_report
+
+    reports = []
     with EventRenderer(quiet=json_out) as render:
-        report = run_scan(model, config, on_event=render).to_dict()
+        for spec in specs:
+            reports.append(run_scan(spec, config, on_event=render).to_dict())
+    verdict = gate.verdict(reports[-1]) if gate.active else None
+    document = scans_document(reports, verdict)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json_text(report), encoding="utf-8")
+        out.write_text(json_text(document), encoding="utf-8")
+    files = write_scan_report(report_dir, reports, gate=verdict) if report_dir is not None else {}
     if json_out:
-        print_json(report)
+        print_json(document)
     else:
-        render_table(report, wide=wide)
+        for report in reports:
+            render_table(report, wide=wide)
         if out is not None:
             console.print(f"report written to {out}", markup=False)
+        for name, path in files.items():
+            console.print(f"{name}: {path}", markup=False, highlight=False)
+        if verdict is not None:
+            console.print(f"gate {'passed' if verdict['passed'] else 'FAILED'}: {specs[-1]}", markup=False)
+            for line in verdict["failures"]:
+                console.print(f"  {line}", markup=False, highlight=False)
+    if verdict is not None:
+        enforce(verdict, specs[-1])
 
 
 def register(app: typer.Typer) -> None:
