@@ -29,7 +29,7 @@ def purified(tmp_path_factory: pytest.TempPathFactory) -> Path:
     start = load_model(str(base))
     table = load_caption_table(draw_caption_set(tmp / "data", n=24))
     config = PurifyConfig(
-        method="cleanerclip", samples=8, epochs=1, batch_size=8, lr=1e-3, warmup=2, workers=0, out=str(tmp / "run")
+        method="cleanerclip", samples=8, epochs=1, batch_size=8, lr=1e-3, warmup=1, workers=0, out=str(tmp / "run")
     )
     result = purify(start, table, config)
     assert result.model_dir is not None
@@ -62,7 +62,7 @@ def test_card_has_hub_metadata_and_every_weight_setting(purified: Path) -> None:
     for needle in needles:
         assert needle in text, needle
     entry = json.loads((purified / "cleanerclip_card.json").read_text())["history"][-1]
-    assert entry["warmup"] == 2 and entry["base"]["license"] == "mit" and entry["base"]["sha256"]
+    assert entry["warmup"] == 1 and entry["base"]["license"] == "mit" and entry["base"]["sha256"]
     assert set(entry["versions"]) >= {"cleanerclip", "torch", "open_clip", "huggingface_hub"}
 
 

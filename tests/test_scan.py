@@ -253,11 +253,13 @@ def test_scan_all_on_a_non_toy_model_skips_attacks_that_need_artefacts(
     assert named.exit_code == 2 and "ssba needs a trigger artefact" in named.output
 
 
-def test_scan_without_model_scans_the_last_purified_one(tmp_path: Path, tiny_folder: Path, cli_app) -> None:
+def test_scan_without_model_scans_the_last_purified_one(
+    tmp_path: Path, tiny_folder: Path, cli_app, monkeypatch
+) -> None:
     from cleanerclip_tool.app.recent import record_last_purified
-    from cleanerclip_tool.resources import cache_dir
 
-    (cache_dir() / "last-purified.json").unlink(missing_ok=True)
+    # A cache of its own: the record is per user, and runs in other test processes write theirs.
+    monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path / "cache"))
     ev = make_eval_folder(tmp_path / "ev")
     args = ["scan", "--attack", "badnet", "--eval-data", str(ev), "--device", "cpu", "--limit", "4"]
     none = CliRunner().invoke(cli_app, args)
