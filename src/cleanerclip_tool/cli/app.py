@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "augment",
     "toyworld",
     "scan",
+    "detect",
     "poison",
     "trigger",
     "tui",
