@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--reference", help="A known-clean MODEL of the same input size: score by L1 ratio to it."),
         ] = None,
-        steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps.")] = 300,
+        steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps.")] = 200,
         batch_size: Annotated[
             int, typer.Option("--batch-size", min=1, help="Images per step (each stamped with every class's trigger).")
         ] = 16,
