@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 
+from cleanerclip_tool.tui.detect import DetectDone, detect_models, detect_summary
 from cleanerclip_tool.tui.messages import LibraryEvent, ScanDone, WorkFailed, describe_error
 
 TOPK = (1, 5)
@@ -68,7 +69,9 @@ class ScanScreen(Vertical):
                 with Horizontal(classes="row"):
                     yield Label("limit images", classes="field-label")
                     yield Input("200", id="scan-limit", compact=True)
-                yield Button("Scan", id="run-scan", variant="primary", compact=True)
+                with Horizontal(classes="row"):
+                    yield Button("Scan", id="run-scan", variant="primary", compact=True)
+                    yield Button("Detect", id="run-detect", compact=True)  # trigger inversion: any trigger?
                 yield Static("", id="scan-status", classes="status")
         yield DataTable(id="scan-table", zebra_stripes=True)
 
@@ -102,6 +105,30 @@ class ScanScreen(Vertical):
     @on(Input.Submitted)
     def _scan_pressed(self) -> None:
         self.action_scan()
+
+    @on(Button.Pressed, "#run-detect")
+    def _detect_pressed(self) -> None:
+        session = self.app.session
+        if session.model_spec is None:
+            self.set_status("resolve a model first (F1)", error=True)
+            return
+        models = {"before": session.model_spec}
+        if session.purified_dir is not None:
+            models["after"] = str(session.purified_dir)
+        self.set_status(f"inverting triggers of {', '.join(models)} ...")
+        self.detect_worker(models, self.query_one("#eval-path", Input).value.strip() or None)
+
+    @work(thread=True, exclusive=True, group="detect")
+    def detect_worker(self, models: dict[str, str], eval_path: str | None) -> None:
+        try:
+            reports = detect_models(models, eval_path, lambda e: self.post_message(LibraryEvent(e)))
+        except Exception as exc:
+            self.post_message(WorkFailed("detect", exc))
+            return
+        self.post_message(DetectDone(reports))
+
+    def on_detect_done(self, message: DetectDone) -> None:
+        self.set_status(detect_summary(message.reports))
 
     @work(thread=True, exclusive=True, group="scan")
     def scan_worker(self, models: dict[str, str], attacks: list[str], eval_path: str | None, limit: int | None) -> None:
