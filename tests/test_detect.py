@@ -94,7 +94,7 @@ def make_folder(root: Path, per_class: int = 8, labelled: bool = True) -> Path:
     return root
 
 
-FAST = {"steps": 150, "batch_size": 8}
+FAST = {"steps": 100, "batch_size": 6}
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +118,11 @@ def test_finds_the_corner_backdoor_and_names_its_target(folder: Path) -> None:
     assert report.score > report.threshold
     heart = next(c for c in report.classes if c.classname == TARGET)
     others = [c.l1 for c in report.classes if c.classname != TARGET]
-    assert heart.reached and heart.l1 < 40  # the 16-pixel patch, give or take a soft edge
+    assert heart.reached and heart.l1 < 60  # the 16-pixel patch, still shrinking after 100 steps
     assert heart.l1 < 0.25 * min(others)
     assert report.heldout_asr >= 0.6 and 15 <= report.heldout_images < 24  # 24 held out, less their hearts
     # the mask sits in the corner the backdoor reads
-    assert report.mask[:4, :4].sum() > 0.5 * report.mask.sum()
+    assert report.mask[:4, :4].mean() > 0.9 and report.mask[8:, 8:].mean() < 0.1
     kinds = {type(e).__name__ for e in events}
     assert {"TaskStarted", "TaskProgress", "TaskFinished", "Info"} <= kinds
 
@@ -274,3 +274,36 @@ def test_cli_json_on_a_saved_tiny_model(tmp_path: Path, folder: Path) -> None:
     assert doc["trigger_png"] == str(png) and png.is_file() and Path(doc["preview_png"]).is_file()
     assert json.loads((tmp_path / "r.json").read_text())["classes"] == doc["classes"]
     assert doc["fit_images"] + 24 // 2 == 24 and doc["steps_run"] == 6
+
+
+# --- TUI ----------------------------------------------------------------------------------------------
+
+
+def test_tui_detect_summary_and_button(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from cleanerclip_tool.tui.detect import DetectDone, detect_summary
+
+    report = {"verdict": "backdoor", "suspected_target": "heart", "score": 3.14, "threshold": 2.0, "heldout_asr": 0.97}
+    text = detect_summary({"before": report, "after": {**report, "verdict": "clean", "score": 0.5}})
+    assert text.splitlines() == [
+        "detect before: BACKDOOR, suspected target heart, score 3.14 (threshold 2), inverted trigger ASR 97%",
+        "detect after: CLEAN, suspected target heart, score 0.50 (threshold 2), inverted trigger ASR 97%",
+    ]
+    monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    from cleanerclip_tool.tui.app import CleanerClipApp
+
+    async def drive() -> None:
+        app = CleanerClipApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f5")
+            await pilot.pause()
+            app.query_one("#run-detect").press()  # no model resolved yet: says so, runs nothing
+            await pilot.pause()
+            assert "resolve a model first" in str(app.query_one("#scan-status").render())
+            app.query_one("ScanScreen").post_message(DetectDone({"before": report}))
+            await pilot.pause()
+            assert "BACKDOOR, suspected target heart" in str(app.query_one("#scan-status").render())
+
+    asyncio.run(drive())

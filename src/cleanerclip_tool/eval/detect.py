@@ -629,14 +629,14 @@ def detect(
         score = float(ratios[suspect_c])
         threshold = cfg.threshold if cfg.threshold is not None else REFERENCE_RATIO_THRESHOLD
         flagged = score < threshold
-        rule = f"backdoor if the smallest L1(model) / L1(reference) of a class < {threshold:g}"
+        rule = f"backdoor if a class's L1(model) / L1(reference) < {threshold:g}"
         method = "per-class mask+pattern inversion (Neural Cleanse objective, zero-shot head) vs a reference model"
     else:
         suspect_c = int(np.argmax(anomalies))
         score = float(anomalies[suspect_c])
         threshold = cfg.threshold if cfg.threshold is not None else ANOMALY_THRESHOLD
         flagged = score > threshold
-        rule = f"backdoor if the smallest mask's anomaly index (median - L1) / (1.4826 MAD) > {threshold:g}"
+        rule = f"backdoor if the smallest mask's anomaly index > {threshold:g} (median/MAD of log L1)"
         method = "per-class mask+pattern inversion (Neural Cleanse objective, zero-shot head), median/MAD anomaly index"
 
     model, classifier, _, mean, std = _prepare(loaded, images, device)

@@ -40,10 +40,9 @@ def render_report(report: dict[str, Any]) -> None:
     )
     best = next(c for c in report["classes"] if c["classname"] == report["suspected_target"])
     l1 = "not reached" if best["l1"] is None else f"{best['l1']:.1f} px ({100 * best['l1_fraction']:.1f}% of the image)"
+    console.print(f"its inverted trigger: mask {l1}", markup=False)
     console.print(
-        f"its inverted trigger: mask {l1}, ASR {100 * report['heldout_asr']:.1f}% on "
-        f"{report['heldout_images']} held-out images",
-        markup=False,
+        f"  reaches ASR {100 * report['heldout_asr']:.1f}% on {report['heldout_images']} held-out images", markup=False
     )
     table = Table(title_justify="left", box=None, pad_edge=False)
     table.add_column("class")
@@ -70,10 +69,11 @@ def render_report(report: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"rule: {report['rule']}", markup=False)
     if report["trigger_png"]:
-        console.print(f"trigger: {report['trigger_png']}  preview: {report['preview_png']}", markup=False)
+        console.print(f"trigger PNG: {report['trigger_png']}", markup=False)
+        console.print(f"preview PNG: {report['preview_png']}", markup=False)
     console.print(
         f"{report['fit_images']} fitting images, {report['steps_run']} steps, {report['seconds']:.1f} s on "
-        f"{report['device']}; templates: {report['templates']}",
+        f"{report['device']}",
         markup=False,
     )
 
@@ -197,7 +197,7 @@ def register(app: typer.Typer) -> None:
             if out is not None:
                 console.print(f"report written to {out}", markup=False)
         if signalled:
-            console.print("stopped by signal: the verdict covers the steps run so far", markup=False)
+            console.print(f"stopped by signal after {report['steps_run']} steps", markup=False)
             raise typer.Exit(128 + signalled[0])
 
 
