@@ -307,3 +307,18 @@ def test_tui_detect_summary_and_button(tmp_path: Path, monkeypatch: pytest.Monke
             assert "BACKDOOR, suspected target heart" in str(app.query_one("#scan-status").render())
 
     asyncio.run(drive())
+
+
+@pytest.mark.slow
+def test_toy_badnet_against_toy_clean_names_heart() -> None:
+    """The shipped victim against the shipped clean model (short search): the reference ratio flags heart."""
+    from cleanerclip_tool.eval.detect import DetectConfig, detect, load_detect_images
+    from cleanerclip_tool.models.load import load_model
+    from cleanerclip_tool.toyworld import default_world
+
+    test = default_world().test
+    badnet, clean = load_model("toy:badnet"), load_model("toy:clean")
+    images = load_detect_images(test, badnet.preprocess, max_images=200)
+    report = detect(badnet, images, config=DetectConfig(steps=100), reference=clean)
+    assert report.verdict == "backdoor" and report.suspected_target == "heart", report.to_dict()
+    assert report.score < report.threshold and report.heldout_asr > 0.5

@@ -40,11 +40,14 @@ from cleanerclip_tool.eval.evalset import IMAGE_SUFFIXES, EvalSet, named_templat
 from cleanerclip_tool.eval.zeroshot import build_classifier
 from cleanerclip_tool.events import EventCallback, Info, TaskFinished, TaskProgress, TaskStarted, ignore_event
 
-# Anomaly index above which the smallest mask is called a backdoor (Neural Cleanse's 2; the rule
-# and the seeds it was checked on are in benchmarks/bench_detect.py).
+# Both thresholds follow the rule written in benchmarks/bench_detect.py, applied to the toy models of
+# seeds 0-2 (toy:clean, two clean pretrains, the shipped seed-0 victims) before other seeds were run.
+# Anomaly index above which the smallest mask is called a backdoor: Neural Cleanse's 2 (the clean
+# models scored 1.17-1.74).
 ANOMALY_THRESHOLD = 2.0
-# With --reference: the suspect's smallest L1 over the reference's L1 for that class below this.
-REFERENCE_RATIO_THRESHOLD = 0.5
+# With a reference: a class's L1(model) / L1(reference) below this (clean models against toy:clean:
+# 0.25 and 0.30; the seed-0 victims 0.02-0.10).
+REFERENCE_RATIO_THRESHOLD = 0.2
 MAD_SCALE = 1.4826  # makes the MAD a consistent estimate of a normal distribution's sigma
 
 
