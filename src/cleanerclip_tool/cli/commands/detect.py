@@ -23,7 +23,7 @@ def trigger_png_path(model: str) -> Path:
 
 
 def render_report(report: dict[str, Any]) -> None:
-    """The verdict first, then the per-class masks smallest first (fits 80 columns)."""
+    """The verdict first, then the classes most suspect first (fits 80 columns)."""
     from rich.table import Table
 
     backdoor = report["verdict"] == "backdoor"
@@ -52,7 +52,8 @@ def render_report(report: dict[str, Any]) -> None:
     if report["reference"] is not None:
         table.add_column("ref L1 px", justify="right")
         table.add_column("ratio", justify="right")
-    rows = sorted(report["classes"], key=lambda c: float("inf") if c["l1"] is None else c["l1"])
+    key = "l1" if report["reference"] is None else "reference_ratio"  # the score's order: most suspect first
+    rows = sorted(report["classes"], key=lambda c: float("inf") if c[key] is None else c[key])
     for c in rows:
         cells = [
             c["classname"],
@@ -106,7 +107,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         reference: Annotated[
             str | None,
-            typer.Option("--reference", help="A known-clean MODEL of the same input size: score by L1 ratio to it."),
+            typer.Option(
+                "--reference",
+                help="A known-clean MODEL with the same input size (e.g. the public base model): score each class "
+                "by the L1 ratio to it, the more reliable test.",
+            ),
         ] = None,
         steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps.")] = 200,
         batch_size: Annotated[
@@ -118,7 +123,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         trigger_out: Annotated[
             Path | None,
-            typer.Option("--trigger-out", help="PNG of the inverted trigger. [default: ./detect-<model>-trigger.png]"),
+            typer.Option(
+                "--trigger-out",
+                help="PNG of the inverted trigger (default: ./detect-MODEL-trigger.png; a -preview.png beside it).",
+            ),
         ] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON report to this file.")] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the image split and the search.")] = 0,
