@@ -36,6 +36,7 @@ COMMAND_MODULES: list[str] = [
     "augment",
     "toyworld",
     "scan",
+    "detect",
     "poison",
     "trigger",
     "tui",

@@ -33,15 +33,20 @@ def push_command(
     private: Annotated[bool, typer.Option("--private", help="Create the repository private.")] = False,
     revision: Annotated[
         str | None,
-        typer.Option("--revision", "--branch", help="Branch to push to (created from main if needed). Default: main."),
+        typer.Option("--revision", "--branch", help="Branch to push to (created from main if needed). [default: main]"),
     ] = None,
-    commit_message: Annotated[str | None, typer.Option("--commit-message", help="The commit's title.")] = None,
+    commit_message: Annotated[
+        str | None,
+        typer.Option(
+            "--commit-message", help="The commit's title. [default: Upload a model purified with cleanerclip]"
+        ),
+    ] = None,
     license_: Annotated[
         str | None,
         typer.Option(
             "--license",
-            help="License id for the card (mit, apache-2.0, other, ...). Default: the starting model's, "
-            "else asked for.",
+            help="License id for the card (mit, apache-2.0, other, ...). [default: the starting model's, "
+            "else asked for]",
         ),
     ] = None,
     scan: Annotated[
@@ -49,7 +54,7 @@ def push_command(
         typer.Option(
             "--scan",
             help="Scan report for the card's before/after table: a `scan --report` folder or report.json, "
-            "or `scan --out`'s JSON.",
+            "or `scan --out`'s JSON. [default: none]",
         ),
     ] = None,
     dry_run: Annotated[
@@ -58,7 +63,7 @@ def push_command(
     show_card: Annotated[bool, typer.Option("--show-card", help="Print the rendered model card on stdout.")] = False,
     endpoint: Annotated[
         str | None,
-        typer.Option("--endpoint", help="Hub URL. Default: HF_ENDPOINT, else https://huggingface.co."),
+        typer.Option("--endpoint", help="Hub URL. [default: HF_ENDPOINT, else https://huggingface.co]"),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:

@@ -140,7 +140,7 @@ def scan_command(
             "--reference",
             metavar="MODEL",
             help="Also scan this model (e.g. the one before purification) and show both; same as "
-            "`scan REFERENCE MODEL`.",
+            "`scan REFERENCE MODEL`. [default: none]",
         ),
     ] = None,
     fail_above: Annotated[
@@ -148,7 +148,8 @@ def scan_command(
         typer.Option(
             "--fail-above",
             metavar="FRACTION",
-            help="CI gate: exit 3 when any attack's ASR (see --fail-metric) exceeds this fraction (0.2 = 20%).",
+            help="CI gate: exit 3 when any attack's ASR (see --fail-metric) exceeds this fraction (0.2 = 20%). "
+            "[default: no gate]",
         ),
     ] = None,
     fail_metric: Annotated[
@@ -160,7 +161,7 @@ def scan_command(
             "--fail-on-discovery",
             metavar="GROWTH",
             help="CI gate: exit 3 when a trigger raises any class's Top-1 share by more than this fraction over "
-            "clean images, target unknown (0.1 = 10 points).",
+            "clean images, target unknown (0.1 = 10 points). [default: no gate]",
         ),
     ] = None,
     report_dir: Annotated[
@@ -169,7 +170,7 @@ def scan_command(
             "--report",
             metavar="DIR",
             help="Write report.md, chart.png (BA@1 / ASR@1 per attack, before/after bars for two models) and "
-            "report.json into DIR.",
+            "report.json into DIR. [default: none]",
         ),
     ] = None,
 ) -> None:

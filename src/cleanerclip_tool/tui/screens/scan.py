@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 
+from cleanerclip_tool.tui.detect import DetectDone, detect_summary
 from cleanerclip_tool.tui.messages import LibraryEvent, ScanDone, WorkFailed, describe_error
 from cleanerclip_tool.tui.workers import WorkerPane, forward_events, still_wanted
 
@@ -75,7 +76,9 @@ class ScanScreen(WorkerPane, Vertical):
                 with Horizontal(classes="row"):
                     yield Label("limit images", classes="field-label")
                     yield Input("200", id="scan-limit", compact=True)
-                yield Button("Scan", id="run-scan", variant="primary", compact=True)
+                with Horizontal(classes="row"):
+                    yield Button("Scan", id="run-scan", variant="primary", compact=True)
+                    yield Button("Detect", id="run-detect", compact=True)  # trigger inversion: any trigger?
                 yield Static("", id="scan-status", classes="status")
         yield DataTable(id="scan-table", zebra_stripes=True)
 
@@ -107,10 +110,11 @@ class ScanScreen(WorkerPane, Vertical):
         self.scan_worker(models, attacks, eval_path, int(limit_text) if limit_text else None)
 
     def action_cancel(self) -> None:
-        """Stop the scan at its next batch; nothing of it is shown."""
-        if self.cancel_workers("scan"):
-            self.set_working(False)
-            self.set_status("scan cancelled")
+        """Stop the scan or the trigger inversion at its next event; nothing of it is shown."""
+        for group in ("scan", "detect"):
+            if self.cancel_workers(group):
+                self.set_working(False)
+                self.set_status(f"{group} cancelled")
 
     def check_pane_action(self, action: str) -> bool:
         return action != "cancel" or self.working
@@ -124,7 +128,32 @@ class ScanScreen(WorkerPane, Vertical):
     def _scan_pressed(self) -> None:
         self.action_scan()
 
-    # A failure is reported by WorkerPane.on_worker_state_changed as WorkFailed("scan").
+    @on(Button.Pressed, "#run-detect")
+    def _detect_pressed(self) -> None:
+        session = self.app.session
+        if session.model_spec is None:
+            self.set_status("resolve a model first (F1)", error=True)
+            return
+        models = {"before": session.model_spec}
+        if session.purified_dir is not None:
+            models["after"] = str(session.purified_dir)
+        self.set_working(True)
+        self.set_status(f"inverting triggers of {', '.join(models)} ...")
+        self.detect_worker(models, self.query_one("#eval-path", Input).value.strip() or None)
+
+    # Failures of both workers are reported by WorkerPane.on_worker_state_changed as WorkFailed.
+    @work(thread=True, exclusive=True, group="detect", name="detect", exit_on_error=False)
+    def detect_worker(self, models: dict[str, str], eval_path: str | None) -> None:
+        from cleanerclip_tool.app.detect import detect_models
+
+        reports = detect_models(models, eval_path, forward_events(self))
+        if still_wanted():
+            self.post_message(DetectDone(reports))
+
+    def on_detect_done(self, message: DetectDone) -> None:
+        self.set_working(False)
+        self.set_status(detect_summary(message.reports))
+
     @work(thread=True, exclusive=True, group="scan", name="scan", exit_on_error=False)
     def scan_worker(self, models: dict[str, str], attacks: list[str], eval_path: str | None, limit: int | None) -> None:
         """The same calls as ``cleanerclip scan``; the original is reloaded because purify trains in place."""

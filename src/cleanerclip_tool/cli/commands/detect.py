@@ -1,0 +1,200 @@
+"""``cleanerclip detect MODEL``: invert a trigger per class and say whether any is anomalously easy."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cleanerclip_tool.cli.common import console, handle_errors, json_text, print_json
+from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, TrustOpt
+from cleanerclip_tool.errors import BadInputError
+
+
+def trigger_png_path(model: str) -> Path:
+    """The default PNG: ``./detect-<model>-trigger.png`` with the spec made file-name safe."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.rstrip("/")).name or model).strip("-.") or "model"
+    return Path(f"detect-{stem}-trigger.png")
+
+
+def render_report(report: dict[str, Any]) -> None:
+    """The verdict first, then the classes most suspect first (fits 80 columns)."""
+    from rich.table import Table
+
+    backdoor = report["verdict"] == "backdoor"
+    colour = "bold red" if backdoor else ("yellow" if report["verdict"] == "stopped" else "bold green")
+    source = report["model"].get("source", "?")
+    console.print(f"[{colour}]{report['verdict'].upper()}[/] {_escape(source)}", markup=True)
+    relation = ">" if report["reference"] is None else "<"
+    crossed = (report["score"] > report["threshold"]) if relation == ">" else (report["score"] < report["threshold"])
+    score_name = "anomaly index" if report["reference"] is None else "L1 ratio to the reference"
+    console.print(
+        f"suspected target: {report['suspected_target']}  {score_name} {report['score']:.2f} "
+        f"({relation if crossed else 'not ' + relation} threshold {report['threshold']:g})",
+        markup=False,
+    )
+    best = next(c for c in report["classes"] if c["classname"] == report["suspected_target"])
+    l1 = "not reached" if best["l1"] is None else f"{best['l1']:.1f} px ({100 * best['l1_fraction']:.1f}% of the image)"
+    console.print(f"its inverted trigger: mask {l1}", markup=False)
+    console.print(
+        f"  reaches ASR {100 * report['heldout_asr']:.1f}% on {report['heldout_images']} held-out images", markup=False
+    )
+    table = Table(title_justify="left", box=None, pad_edge=False)
+    table.add_column("class")
+    table.add_column("mask L1 px", justify="right")
+    table.add_column("fit ASR", justify="right")
+    table.add_column("anomaly", justify="right")
+    if report["reference"] is not None:
+        table.add_column("ref L1 px", justify="right")
+        table.add_column("ratio", justify="right")
+    key = "l1" if report["reference"] is None else "reference_ratio"  # the score's order: most suspect first
+    rows = sorted(report["classes"], key=lambda c: float("inf") if c[key] is None else c[key])
+    for c in rows:
+        cells = [
+            c["classname"],
+            "-" if c["l1"] is None else f"{c['l1']:.1f}",
+            f"{100 * c['fit_asr']:.1f}%",
+            f"{c['anomaly']:.2f}",
+        ]
+        if report["reference"] is not None:
+            cells += [
+                "-" if c["reference_l1"] is None else f"{c['reference_l1']:.1f}",
+                "-" if c["reference_ratio"] is None else f"{c['reference_ratio']:.2f}",
+            ]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"rule: {report['rule']}", markup=False)
+    if report["trigger_png"]:
+        console.print(f"trigger PNG: {report['trigger_png']}", markup=False)
+        console.print(f"preview PNG: {report['preview_png']}", markup=False)
+    console.print(
+        f"{report['fit_images']} fitting images, {report['steps_run']} steps, {report['seconds']:.1f} s on "
+        f"{report['device']}",
+        markup=False,
+    )
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@handle_errors
+def detect_command(
+    model: ModelArg,
+    eval_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval-data",
+            help="ImageFolder (one sub-folder per class) or a folder of plain images with --classnames "
+            "(toy-world models default to the toy world's test split). [default: the toy test split]",
+        ),
+    ] = None,
+    classnames: Annotated[
+        Path | None,
+        typer.Option(
+            "--classnames",
+            help="Class names: 'folder<TAB>name' lines, or one name per line. [default: the folder names]",
+        ),
+    ] = None,
+    templates: Annotated[
+        str | None,
+        typer.Option("--templates", help="openai | simple. [default: the folder's templates.txt, else openai]"),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="A known-clean MODEL with the same input size (e.g. the public base model): score each class "
+            "by the L1 ratio to it, the more reliable test. [default: none: the anomaly index across classes]",
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps.")] = 200,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Images per step (each stamped with every class's trigger).")
+    ] = 16,
+    images: Annotated[int, typer.Option("--images", min=2, help="Images read (a seeded subset).")] = 1000,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Override the verdict's threshold (see 'rule'). [default: 2.0 for the index, 0.2 for the ratio]",
+        ),
+    ] = None,
+    trigger_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--trigger-out",
+            help="PNG of the inverted trigger, a -preview.png beside it. [default: ./detect-MODEL-trigger.png]",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the JSON report to this file. [default: none]")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the image split and the search.")] = 0,
+    json_out: JsonOpt = False,
+    device: DeviceOpt = "auto",
+    arch: ArchOpt = None,
+    trust_checkpoint: TrustOpt = False,
+) -> None:
+    """Search for ANY trigger: invert one per class, flag an anomalously small one, name its target."""
+    if templates is not None and templates not in ("openai", "simple"):
+        raise BadInputError("use openai or simple", where="--templates")
+    if eval_data is not None and not eval_data.is_dir():
+        raise BadInputError("not a folder", where=eval_data)
+
+    from cleanerclip_tool.app.detect import run_detect
+    from cleanerclip_tool.cli.render import EventRenderer
+    from cleanerclip_tool.eval.detect import DetectConfig, write_preview_png, write_trigger_png
+
+    cfg = DetectConfig(steps=steps, batch_size=batch_size, max_images=images, seed=seed, threshold=threshold)
+    stop, signalled = threading.Event(), []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signalled.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with EventRenderer(quiet=json_out) as render:
+            result = run_detect(
+                model,
+                config=cfg,
+                eval_data=eval_data,
+                classnames=classnames,
+                templates=templates,
+                reference=reference,
+                device=device,
+                arch=arch,
+                trust_checkpoint=trust_checkpoint,
+                stop=stop,
+                on_event=render,
+            )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    png = trigger_out or trigger_png_path(model)
+    result.trigger_png = str(write_trigger_png(result, png))
+    result.preview_png = str(write_preview_png(result, png.with_name(png.stem + "-preview.png")))
+    report = result.to_dict()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json_text(report), encoding="utf-8")
+    if json_out:
+        print_json(report)
+    else:
+        render_report(report)
+        if out is not None:
+            console.print(f"report written to {out}", markup=False)
+    if signalled:
+        console.print(f"stopped by signal after {report['steps_run']} steps", markup=False)
+        raise typer.Exit(128 + signalled[0])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("detect")(detect_command)
