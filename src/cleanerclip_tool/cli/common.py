@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -113,3 +114,33 @@ def parse_int_list(text: str, name: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise BadInputError(f"values must be integers >= 1, got {text!r}", where=name)
     return values
+
+
+class StopOnSignals:
+    """SIGTERM and SIGINT set ``stop`` instead of killing the process, while the block runs.
+
+    Long jobs (purify, detect) check ``stop`` between steps, finish cleanly (a checkpoint, a partial
+    report) and the command then exits with 128 + the signal number, as a killed process would.
+    ``signalled`` lists the signals received; the previous handlers come back on exit.
+    """
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.signalled: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.signalled.append(signum)
+        self.stop.set()
+
+    def __enter__(self) -> StopOnSignals:
+        import signal
+
+        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cleanerclip_tool.cli.common import console, handle_errors, json_text, print_json
+from cleanerclip_tool.cli.common import StopOnSignals, console, handle_errors, json_text, print_json
 from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, TrustOpt
 from cleanerclip_tool.errors import BadInputError
 
@@ -153,31 +151,20 @@ def detect_command(
     from cleanerclip_tool.eval.detect import DetectConfig, write_preview_png, write_trigger_png
 
     cfg = DetectConfig(steps=steps, batch_size=batch_size, max_images=images, seed=seed, threshold=threshold)
-    stop, signalled = threading.Event(), []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        signalled.append(signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with EventRenderer(quiet=json_out) as render:
-            result = run_detect(
-                model,
-                config=cfg,
-                eval_data=eval_data,
-                classnames=classnames,
-                templates=templates,
-                reference=reference,
-                device=device,
-                arch=arch,
-                trust_checkpoint=trust_checkpoint,
-                stop=stop,
-                on_event=render,
-            )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with StopOnSignals() as signals, EventRenderer(quiet=json_out) as render:
+        result = run_detect(
+            model,
+            config=cfg,
+            eval_data=eval_data,
+            classnames=classnames,
+            templates=templates,
+            reference=reference,
+            device=device,
+            arch=arch,
+            trust_checkpoint=trust_checkpoint,
+            stop=signals.stop,
+            on_event=render,
+        )
     png = trigger_out or trigger_png_path(model)
     result.trigger_png = str(write_trigger_png(result, png))
     result.preview_png = str(write_preview_png(result, png.with_name(png.stem + "-preview.png")))
@@ -191,9 +178,9 @@ def detect_command(
         render_report(report)
         if out is not None:
             console.print(f"report written to {out}", markup=False)
-    if signalled:
+    if signals.signalled:
         console.print(f"stopped by signal after {report['steps_run']} steps", markup=False)
-        raise typer.Exit(128 + signalled[0])
+        raise typer.Exit(128 + signals.signalled[0])
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cleanerclip_tool.cli.common import handle_errors, print_json
+from cleanerclip_tool.cli.common import StopOnSignals, handle_errors, print_json
 from cleanerclip_tool.cli.options import ArchOpt, CsvSeparatorOpt, JsonOpt, ModelArg, ThreadsOpt, TrustOpt
 from cleanerclip_tool.config import PurifyConfig
 
@@ -120,8 +120,6 @@ def purify(
     """Fine-tune MODEL on a clean image–caption set to remove a backdoor."""
     overrides = config_overrides(locals())  # first: locals() holds only the parameters here
     import re
-    import signal
-    import threading
     import time
 
     from cleanerclip_tool.app.preflight import preflight
@@ -157,20 +155,10 @@ def purify(
     cfg = preflight(table, cfg, out_dir, strict=strict, on_event=display)
     loaded = load_model(model, arch=arch, trust_checkpoint=trust_checkpoint, on_event=display)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stop, signalled = threading.Event(), []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        # Finish the current step, write a checkpoint, then leave with 128 + signal number.
-        signalled.append(signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with display:
-            result = run_purify(loaded, table, cfg, on_event=display, resume=resume, stop=stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    # A signal finishes the current step and writes a checkpoint; then we leave with 128 + its number.
+    with StopOnSignals() as signals, display:
+        result = run_purify(loaded, table, cfg, on_event=display, resume=resume, stop=signals.stop)
+    signalled = signals.signalled
     if signalled:
         from cleanerclip_tool.cli.common import console
 
