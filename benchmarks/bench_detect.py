@@ -110,13 +110,11 @@ def known_trigger_asr(loaded, eval_set, entry: Entry) -> float | None:
     """The scan's top-1 ASR of the model's own trigger (as poisoned) toward its target."""
     if entry.attack is None:
         return None
-    from cleanerclip_tool.attacks import get_trigger
-    from cleanerclip_tool.attacks.toy import toy_trigger_defaults
+    from cleanerclip_tool.app.triggers import build_triggers
     from cleanerclip_tool.eval.scan import scan
 
-    params, toy_seed = toy_trigger_defaults(loaded.card, entry.attack)
-    trigger = get_trigger(entry.attack, seed=0 if toy_seed is None else int(toy_seed), **params)
-    report = scan(loaded, eval_set, [trigger], target=entry.target, topk=(1,), workers=0)
+    triggers = build_triggers(loaded.card, [entry.attack], toy=True)  # as poisoned: the card's settings and seed
+    report = scan(loaded, eval_set, triggers, target=entry.target, topk=(1,), workers=0)
     return report.results[0].asr["1"]
 
 

@@ -100,7 +100,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from cleanerclip_tool.attacks import get_trigger, toy_params
+    from cleanerclip_tool.attacks import get_trigger
+    from cleanerclip_tool.toyworld.triggers import toy_params
     from cleanerclip_tool.eval.evalset import load_eval_set
     from cleanerclip_tool.eval.scan import scan
 
