@@ -101,9 +101,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from cleanerclip_tool.attacks import get_trigger
-    from cleanerclip_tool.toyworld.triggers import toy_params
     from cleanerclip_tool.eval.evalset import load_eval_set
     from cleanerclip_tool.eval.scan import scan
+    from cleanerclip_tool.toyworld.triggers import toy_params
 
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     for line in machine_lines():
