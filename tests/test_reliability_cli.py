@@ -74,7 +74,7 @@ CASES: list = [
     ("purify-non-empty-out", ["purify", "toy:clean", "--data", "{data}", "--out", "{full}"], "not empty"),
     (
         "purify-K-above-rows",
-        ["purify", "toy:clean", "--data", "{data}", "--samples", "999", "--out", "{out}"],
+        ["purify", "toy:clean", "--data", "{data}", "--samples", "999", "--strict", "--out", "{out}"],
         "samples",
     ),
     (
@@ -139,6 +139,8 @@ CASES: list = [
     ("scan-unknown-device", ["scan", "toy:clean", "--device", "quantum", "--limit", "4"], "quantum"),
     ("tui-unknown-option", ["tui", "--no-such-flag"], "no-such-flag"),
     ("push-missing-folder", ["push", MISSING, "hf-hub:me/model", "--dry-run"], "cleanerclip-missing"),
+    ("detect-bad-templates", ["detect", "toy:clean", "--templates", "fancy"], "openai or simple"),
+    ("detect-missing-eval-data", ["detect", "toy:clean", "--eval-data", MISSING], "cleanerclip-missing"),
     ("push-bad-target", ["push", "{out}", "hf-hub:no-org", "--dry-run"], "org/name"),
     ("scan-gate-threshold-percent", ["scan", "toy:clean", "--fail-above", "20"], "fail-above"),
     ("scan-gate-bad-metric", ["scan", "toy:clean", "--fail-above", "0.2", "--fail-metric", "ba@1"], "fail-metric"),

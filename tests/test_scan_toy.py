@@ -146,10 +146,14 @@ def test_scan_of_a_non_toy_model_needs_an_artefact(tmp_path: Path, cli_app) -> N
     ev = make_eval_folder(tmp_path / "ev", per_class=1)
     runner = CliRunner()
     base = ["scan", str(model_dir), "--eval-data", str(ev), "--device", "cpu", "--workers", "0", "--topk", "1"]
-    for attack in ("all", "ssba", "badclip"):
+    for attack in ("ssba", "badclip"):  # named explicitly: refused
         result = runner.invoke(cli_app, [*base, "--attack", attack])
         assert result.exit_code == 2, result.output
         assert "trigger artefact" in result.output and "--trigger" in result.output
+    every = runner.invoke(cli_app, [*base, "--attack", "all", "--json"])  # "all": the others run, these are skipped
+    assert every.exit_code == 0, every.output
+    assert "skipped ssba, badclip" in every.stderr and "--param ssba.encoder" in every.stderr
+    assert [s["attack"] for s in json.loads(every.stdout)["skipped"]] == ["ssba", "badclip"]
     ok = runner.invoke(cli_app, [*base, "--attack", "ssba", "--trigger", str(artefact_path("ssba")), "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["results"][0]["params"]["encoder"] == str(artefact_path("ssba"))

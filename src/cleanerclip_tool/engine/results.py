@@ -135,9 +135,11 @@ def _card_license(path: str | None) -> str | None:
 def text_notes(config: PurifyConfig, loss_fn: Any, subcaptioner: Any) -> dict[str, Any]:
     """What decided the run's text side: spaCy model and word banks (sub-captions), EDA's synonyms."""
     notes: dict[str, Any] = {}
-    if subcaptioner is not None:
-        banks = subcaptioner.banks
-        notes["spacy_model"] = subcaptioner.model_id
+    # A sub-captioner the caller passed in need not be ours (tests pass a stand-in): say what is known.
+    banks = getattr(subcaptioner, "banks", None)
+    if subcaptioner is not None and loss_fn.needs("subcaptions"):
+        notes["spacy_model"] = getattr(subcaptioner, "model_id", type(subcaptioner).__name__)
+    if banks is not None and loss_fn.needs("subcaptions"):
         notes["wordbanks"] = {
             "folder": "shipped" if config.wordbanks is None else Path(banks.directory).name,
             "hash": banks.content_hash,

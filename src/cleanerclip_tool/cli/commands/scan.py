@@ -198,7 +198,7 @@ def scan_command(
         from cleanerclip_tool.app.recent import last_purified
 
         model = str(last_purified())
-        console.print(f"scanning the last purified model: {model}", markup=False, highlight=False)
+        console.print(f"scanning the last purified model: {model}", markup=False, highlight=False, soft_wrap=True)
     specs = [reference, model] if reference is not None else [model] if model_b is None else [model, model_b]
     config = ScanConfig(
         attacks=tuple(names),

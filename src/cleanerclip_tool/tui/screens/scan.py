@@ -41,10 +41,15 @@ def comparison_rows(reports: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]
         }
         toward = str(next((r.get("asr_target") or r.get("target") for r in found.values() if r), "") or "-")
         for which, row in found.items():
-            cells = [f"{100 * row[m][k]:.1f}" if row else "-" for m, k in metrics]
+            cells = [f"{100 * row[m][k]:.1f}" if row and row[m][k] is not None else "-" for m, k in metrics]
             rows.append((attack, which, toward, *cells))
-        if found["before"] and found["after"]:
-            change = [f"{100 * (found['after'][m][k] - found['before'][m][k]):+.1f}" for m, k in metrics]
+        before, after = found["before"], found["after"]
+        if before and after:
+            # A rate is None where it is undefined (no triggered image, or k beyond the classes).
+            change = [
+                "-" if None in (after[m][k], before[m][k]) else f"{100 * (after[m][k] - before[m][k]):+.1f}"
+                for m, k in metrics
+            ]
             rows.append((attack, "change", toward, *change))
     return rows
 
