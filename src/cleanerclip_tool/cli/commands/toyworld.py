@@ -10,6 +10,7 @@ import typer
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
 from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt, ThreadsOpt
 from cleanerclip_tool.cli.render import EventRenderer, RunRenderer
+from cleanerclip_tool.toyworld.victim import VICTIM_BASE, VICTIM_SCHEDULE
 
 toyworld_app = typer.Typer(
     name="toyworld",
@@ -133,6 +134,82 @@ def pretrain_command(
         console.print(
             f"saved {path}  ({result.steps} steps, {result.seconds:.0f} s, "
             f"{result.pairs_per_second:.0f} pairs/s, final loss {result.final_loss:.3f})",
+            markup=False,
+        )
+
+
+@toyworld_app.command("victim")
+@handle_errors
+def victim_command(
+    attack: Annotated[
+        str, typer.Option("--attack", "-a", help="Trigger: badnet, blended, sig, wanet, ssba or badclip.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder to save the victim in (open_clip folder + card).")],
+    seed: Annotated[int, typer.Option("--seed", help="Victim seed: data order, poisoned rows, trigger seed.")] = 0,
+    poison_rate: Annotated[
+        float | None,
+        typer.Option("--poison-rate", help="Poisoned copies per clean training pair. [default: the attack's recipe]"),
+    ] = None,
+    target: Annotated[str, typer.Option("--target", help="Target label (a toy-world shape).")] = "heart",
+    base: Annotated[str, typer.Option("--base", help="The clean model the attacker fine-tunes.")] = VICTIM_BASE,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Attacker's epochs.")] = VICTIM_SCHEDULE["epochs"],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = VICTIM_SCHEDULE["batch_size"],
+    lr: Annotated[float, typer.Option("--lr")] = VICTIM_SCHEDULE["lr"],
+    warmup: Annotated[
+        int, typer.Option("--warmup", min=0, help="Linear warmup steps before cosine decay.")
+    ] = VICTIM_SCHEDULE["warmup"],
+    max_steps: Annotated[
+        int | None,
+        typer.Option("--max-steps", min=1, help="Stop after this many steps (smoke runs). [default: all epochs]"),
+    ] = None,
+    world_seed: Annotated[int, typer.Option("--world-seed", help="Seed of the (cached) world trained on.")] = 0,
+    world_size: Annotated[int, typer.Option("--world-size", min=1, help="Training pairs of that world.")] = 10_000,
+    device: DeviceOpt = "cpu",
+    threads: ThreadsOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a backdoored victim the paper's way: a clean model fine-tuned on a lightly poisoned set.
+
+    The attacker fine-tunes BASE on the toy train split plus POISON_RATE x its size triggered copies
+    captioned as the target. The card records the attack, rate, schedule, trigger parameters and
+    seed, so `scan` of the victim (or of a model purified from it) uses the very same trigger.
+    """
+    from cleanerclip_tool.devices import set_threads
+    from cleanerclip_tool.toyworld.victim import VictimSettings, history_entry, make_victim, save_victim
+
+    set_threads(threads)
+    settings = VictimSettings(
+        attack=attack.strip().lower(),
+        poison_rate=poison_rate,
+        seed=seed,
+        target=target,
+        base=base,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=warmup,
+        max_steps=max_steps,
+        world_seed=world_seed,
+        world_size=world_size,
+        device=device,
+    ).validate()
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        from cleanerclip_tool.errors import BadInputError
+
+        raise BadInputError("output folder is not empty (pass --overwrite to replace it)", where=out)
+    with RunRenderer(transient=False) as render:
+        result = make_victim(settings, on_event=render)
+    path = save_victim(result, out, overwrite=overwrite)
+    entry = history_entry(result)
+    summary = {**entry, "out": str(path)}
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(
+            f"saved {path}  ({settings.attack}, {result.poisoned} poisoned + {result.clean_pairs} clean pairs, "
+            f"{result.steps} steps, {result.seconds:.0f} s)\n"
+            f"scan it: cleanerclip scan {path} --attack {settings.attack}",
             markup=False,
         )
 
