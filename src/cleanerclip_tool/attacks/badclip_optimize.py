@@ -94,13 +94,22 @@ def optimize_badclip_patch(
     lr: float = 0.01,
     pull_weight: float = 1.0,
     max_images: int = 2000,
+    max_change: float | None = None,
     seed: int = 0,
     device: str = "cpu",
     on_event: EventCallback = ignore_event,
 ) -> BadCLIPPatchResult:
-    """Optimise the patch against ``loaded`` (a LoadedModel) and save it as a PNG at ``out``."""
+    """Optimise the patch against ``loaded`` (a LoadedModel) and save it as a PNG at ``out``.
+
+    ``max_change`` bounds how far (L-infinity, in 0..1 pixel units) the patch may move from its
+    random start. Unbounded, a patch optimised against a *clean* model becomes an adversarial patch
+    for it (it fools the clean model with no backdoor at all), and then no defence can lower its
+    attack success rate below that floor; a bound keeps it a trigger the victim has to learn.
+    """
     if steps < 1 or batch_size < 2 or lr <= 0 or pull_weight < 0:
         raise BadInputError("need steps >= 1, batch size >= 2, lr > 0, pull weight >= 0", where="optimize-badclip")
+    if max_change is not None and not 0 < max_change <= 1:
+        raise BadInputError(f"max change must be in (0, 1], got {max_change}", where="--max-change")
     started = time.perf_counter()
     model = loaded.model.to(device).eval()
     for param in model.parameters():
@@ -147,6 +156,7 @@ def optimize_badclip_patch(
     side = patch_pixels(size, size_px, image_size, image_size)
     top, left = place_patch("center", side, side, image_size, image_size, rng)
     patch = torch.tensor(initial_patch(side, seed), dtype=torch.float32, device=device).permute(2, 0, 1)
+    start = patch.detach().clone()
     patch.requires_grad_(True)
     optimizer = torch.optim.Adam([patch], lr=lr)
     generator = torch.Generator().manual_seed(seed)
@@ -172,6 +182,8 @@ def optimize_badclip_patch(
         loss.backward()
         optimizer.step()
         with torch.no_grad():
+            if max_change is not None:
+                patch.copy_(torch.maximum(torch.minimum(patch, start + max_change), start - max_change))
             patch.clamp_(0.0, 1.0)
         loss_value = float(loss.detach())
         if step % 10 == 0 or step == steps:

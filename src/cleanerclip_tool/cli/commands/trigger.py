@@ -130,6 +130,14 @@ def optimize_badclip(
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 32,
     lr: Annotated[float, typer.Option("--lr")] = 0.01,
     pull_weight: Annotated[float, typer.Option("--pull-weight", help="Weight of the pull toward target images.")] = 1.0,
+    max_change: Annotated[
+        float | None,
+        typer.Option(
+            "--max-change",
+            help="Largest change of a pixel from the random start (0..1, e.g. 0.125 = 32/255); keeps the "
+            "patch from becoming an adversarial patch for the model it is optimised on. [default: unbounded]",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -159,6 +167,7 @@ def optimize_badclip(
             batch_size=batch_size,
             lr=lr,
             pull_weight=pull_weight,
+            max_change=max_change,
             seed=seed,
             device=device,
             on_event=render,
