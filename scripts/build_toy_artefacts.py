@@ -68,6 +68,12 @@ BADCLIP_SETTINGS: dict[str, Any] = {
     "lr": 0.05,
     "pull_weight": 10.0,
     "max_images": 2000,
+    # An L-inf bound on the change from the random start (32/255). Unbounded, the patch optimised
+    # against toy:clean became an adversarial patch for it: the *clean* model sent 38.4% of patched
+    # images to the target (measured 2026-11-30, scan of toy:clean, trigger seed 987654), a floor
+    # no defence could go below. Measured floors: 16/255 4.0%, 32/255 6.2%, 64/255 10.7%, the
+    # random start 2.0%; 32/255 is the strongest bound under the testbed's 10% ceiling.
+    "max_change": 32 / 255,
     "seed": 0,
 }
 
@@ -149,6 +155,7 @@ def build_badclip(out_dir: Path) -> dict[str, Any]:
         lr=s["lr"],
         pull_weight=s["pull_weight"],
         max_images=s["max_images"],
+        max_change=s["max_change"],
         seed=s["seed"],
         on_event=_progress,
     )
