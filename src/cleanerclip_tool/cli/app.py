@@ -19,7 +19,7 @@ app = typer.Typer(
     name="cleanerclip",
     help="Remove data-poisoning backdoors from CLIP models, and scan them for triggers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
     # No markup in help text: Rich markup deletes [bracketed] text such as "[default: 10000]",
     # "hf-hub:org/name[@rev]" and "[attack.]name=value"; plain help also reads at 80 columns.
@@ -65,7 +65,9 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    # A fixed program name: completion's environment variable (_CLEANERCLIP_COMPLETE) and the usage
+    # lines stay the same however the program was started (the script, ``python -m cleanerclip_tool``).
+    app(prog_name="cleanerclip")
 
 
 if __name__ == "__main__":  # pragma: no cover
