@@ -1,10 +1,19 @@
 """Reproduce the paper's Table 1 (and its ablations) on the toy world, beside the paper's own numbers.
 
-For every attack and seed: pretrain a backdoored ``cleanerclip-toy`` from scratch with that seed
-(``toyworld.pretrain``: init, data order and poisoned rows all follow the seed), then run the demo
-pipeline on it (``toyworld.demo.run_demo``: scan, purify with FT / CleanCLIP / CleanerCLIP on the
-clean fine-tune split, scan again). Rates are aggregated as mean ± standard deviation over seeds
-and printed as Markdown next to the paper's Table 1 (ImageNet-1K zero-shot, RN50, CC3M subset).
+Two protocols build the victim of each attack and seed:
+
+* ``paper`` (default), the paper's threat model: ``toy:clean`` fine-tuned by the attacker on the
+  toy train split plus a small poisoned fraction (``toyworld.victim``, the recipe per attack in
+  ``VICTIM_RECIPES``, calibrated on seeds 0-2 by ``calibrate_victims.py``, whose cache it shares);
+  defenses run 10 epochs on the 2,000 clean fine-tune pairs (batch 64, lr 1e-4, K = 512), and PAR
+  and the clean model's floor (``toy:clean`` scanned with the victim's very trigger) join the rows.
+* ``scratch``: a backdoored ``cleanerclip-toy`` pretrained from scratch at 5% poisoning
+  (``toyworld.pretrain``), defended with the demo's 5-epoch schedule (the earlier protocol).
+
+Then the demo pipeline runs on the victim (``toyworld.demo.run_demo``: scan, purify with each
+defense on the clean fine-tune split, scan again). Rates are aggregated as mean ± standard
+deviation over seeds and printed as Markdown next to the paper's Table 1 (ImageNet-1K zero-shot,
+RN50, CC3M subset).
 
 Usage::
 
@@ -42,8 +51,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_lines  # noqa: E402
 
 ATTACKS = ("badnet", "blended", "sig", "wanet", "ssba", "badclip")
-METHODS = ("none", "ft", "cleanclip", "cleanerclip")
-LABELS = {"none": "NoDefense", "ft": "FT", "cleanclip": "CleanCLIP", "cleanerclip": "CleanerCLIP"}
+METHODS = ("clean", "none", "ft", "cleanclip", "cleanerclip", "par")
+DEFENSES = ("ft", "cleanclip", "cleanerclip", "par")  # what run_demo trains, per protocol below
+SCRATCH_DEFENSES = ("ft", "cleanclip", "cleanerclip")
+LABELS = {
+    "clean": "Clean model",
+    "none": "NoDefense",
+    "ft": "FT",
+    "cleanclip": "CleanCLIP",
+    "cleanerclip": "CleanerCLIP",
+    "par": "PAR",
+}
+PROTOCOLS = ("paper", "scratch")
+PROTOCOL_TEXT = {
+    "paper": (
+        "Victims: `toy:clean` fine-tuned by the attacker (5 epochs, batch 128, lr 1e-3) on the toy train split "
+        "plus the attack's calibrated poisoned fraction (`cleanerclip toyworld victim`); defenses: 10 epochs on "
+        "the 2,000 clean fine-tune pairs, batch 64, lr 1e-4, K = 512, defense seed = victim seed. Clean model: "
+        "`toy:clean` scanned with the victim's own trigger, the floor no defense can go below."
+    ),
+    "scratch": (
+        "Victims: `cleanerclip-toy` pretrained from scratch on the toy train split with 5% poisoned pairs "
+        "(`cleanerclip toyworld pretrain`); defenses: the demo's 5 epochs on the 2,000 clean fine-tune pairs."
+    ),
+}
 TOPK = ("1", "3", "5", "10")
 
 # The paper's Table 1 (Top-k BA / ASR in %, ImageNet-1K, RN50 fine-tuned on CC500K), transcribed.
@@ -193,11 +224,17 @@ TAU_GRID = ((0.5, 0.3), (0.3, 0.5), (0.3, 0.3), (0.7, 0.7), (0.7, 0.3))
 SAMPLES_GRID = (16, 64, 256, 512)
 
 
-def scaled_settings(scale: float, seed: int):
+#: The paper protocol's defense schedule (the paper's 10 epochs; lr 1e-4 and K = 512 for the toy
+#: model, whose pretraining lr was 2e-3: the paper's 1e-5 changes nothing here). Every defense, PAR
+#: included, runs this schedule; only the loss differs.
+PAPER_DEFENSE = {"rows": 2000, "epochs": 10, "batch_size": 64, "lr": 1e-4, "warmup": 10, "samples": 512}
+
+
+def scaled_settings(scale: float, seed: int, protocol: str = "scratch"):
     """The demo schedule for a scale (1 = the default ``DemoSettings``); more rows and epochs when larger."""
     from cleanerclip_tool.toyworld.demo import DemoSettings
 
-    base = DemoSettings()
+    base = DemoSettings(**PAPER_DEFENSE) if protocol == "paper" else DemoSettings()
     rows = max(64, round(base.rows * scale))
     return DemoSettings(
         rows=rows,
@@ -220,13 +257,30 @@ def shipped_victim(settings: Any) -> Path | None:
     return folder if record.get("settings") == settings.to_dict() else None
 
 
-def victim(attack: str, seed: int, scale: float, root: Path, *, log: Any, use_shipped: bool = True) -> Path:
-    """A backdoored toy model for (attack, seed), pretrained once and cached under ``root``.
+def victim(
+    attack: str,
+    seed: int,
+    scale: float,
+    root: Path,
+    *,
+    log: Any,
+    use_shipped: bool = True,
+    protocol: str = "scratch",
+) -> Path:
+    """A backdoored toy model for (attack, seed), built once and cached under ``root``.
 
-    With ``use_shipped``, a shipped ``toy:<attack>`` built with the very same settings (seed 0,
-    scale 1) is used as it is instead of pretraining it again (it is stored in fp16 with unused
-    token rows zeroed; ``scripts/build_toy_models.py``).
+    ``paper``: ``toy:clean`` fine-tuned on a poisoned set with the attack's recipe, the very cell
+    ``calibrate_victims.py`` builds (same folder, same ``cell.json``). ``scratch``: pretrained from
+    scratch; with ``use_shipped``, a shipped ``toy:<attack>`` built with the very same settings (seed
+    0, scale 1) is used as it is instead of pretraining it again.
     """
+    if protocol == "paper":
+        from calibrate_victims import build_cell
+
+        from cleanerclip_tool.toyworld.victim import VictimSettings
+
+        rate = VictimSettings(attack=attack).rate
+        return Path(build_cell(attack, rate, seed, str(root))["model"])
     from cleanerclip_tool.toyworld.pretrain import PretrainSettings, pretrain, save_pretrained
 
     settings = PretrainSettings(attack=attack, seed=seed, world_size=max(1000, round(10_000 * scale))).validate()
@@ -267,16 +321,21 @@ def run_cell(
     tag: str = "",
     log: Any,
     use_shipped: bool = True,
+    protocol: str = "scratch",
 ) -> dict[str, Any]:
-    """Pretrain (cached) + scan/purify/scan for one attack and seed; the demo report."""
+    """Victim (cached) + scan/purify/scan for one attack and seed; the demo report.
+
+    With "clean" among ``methods`` the report gains a row for ``toy:clean`` scanned with the
+    victim's own trigger: the floor no defense can go below.
+    """
     from dataclasses import replace
 
     from cleanerclip_tool.toyworld.demo import run_demo
 
-    model = victim(attack, seed, scale, out / "victims", log=log, use_shipped=use_shipped)
-    settings = replace(scaled_settings(scale, seed), purify_overrides=dict(overrides or {}))
-    folder = out / "runs" / f"{attack}-seed{seed}{tag}"
-    wanted = tuple(m for m in methods if m != "none")
+    model = victim(attack, seed, scale, out / "victims", log=log, use_shipped=use_shipped, protocol=protocol)
+    settings = replace(scaled_settings(scale, seed, protocol), purify_overrides=dict(overrides or {}))
+    folder = out / ("runs" if protocol == "scratch" else f"runs-{protocol}") / f"{attack}-seed{seed}{tag}"
+    wanted = tuple(m for m in methods if m not in ("none", "clean"))
     done = folder / "report.json"
     if done.is_file():  # resumable: a finished cell with the same model and schedule covering the methods is kept
         report = json.loads(done.read_text(encoding="utf-8"))
@@ -288,11 +347,46 @@ def run_cell(
         ):
             log(f"{attack} seed {seed}{tag}: kept {done}")
             report["results"] = [report["results"][0], *(r for r in report["results"][1:] if r["method"] in wanted)]
-            return report
+            return with_floor(report, folder, model, attack) if "clean" in methods else report
     t0 = time.perf_counter()
     report = run_demo(folder, attack=attack, model=str(model), settings=settings, methods=wanted, chart=False)
     log(f"{attack} seed {seed}{tag}: defenses in {time.perf_counter() - t0:.0f} s")
-    return report
+    return with_floor(report, folder, model, attack) if "clean" in methods else report
+
+
+def with_floor(report: dict[str, Any], folder: Path, model: Path, attack: str) -> dict[str, Any]:
+    """The report plus a "clean" row: ``toy:clean`` scanned with the trigger the demo scanned the
+    victim with (built from the victim's card the same way), cached in ``folder/clean.json``."""
+    cache = folder / "clean.json"
+    if cache.is_file():
+        row = json.loads(cache.read_text(encoding="utf-8"))
+    else:
+        from cleanerclip_tool.app.triggers import build_triggers
+        from cleanerclip_tool.eval.evalset import load_eval_set
+        from cleanerclip_tool.eval.scan import scan
+        from cleanerclip_tool.models.load import load_model
+        from cleanerclip_tool.toyworld.demo import EVAL_TRIGGER_SEED, TOPK
+
+        (trigger,) = build_triggers(load_model(str(model)).card, [attack], seed=EVAL_TRIGGER_SEED, toy=True)
+        result = scan(
+            load_model("toy:clean"),
+            load_eval_set(report["eval_data"]),
+            [trigger],
+            target=report["target"],
+            topk=TOPK,
+            workers=0,
+            seed=report["settings"]["seed"],
+        ).results[0]
+        row = {
+            "method": "clean",
+            "model": "toy:clean",
+            "ba": {k: round(100 * v, 2) for k, v in result.ba.items()},
+            "asr": {k: None if v is None else round(100 * v, 2) for k, v in result.asr.items()},
+            "trigger": trigger.describe(),
+        }
+        cache.write_text(json.dumps(row, indent=2, default=str) + "\n", encoding="utf-8")
+    rows = [r for r in report["results"] if r["method"] != "clean"]
+    return {**report, "results": [*rows, row]}
 
 
 def log_line(line: str) -> None:
@@ -328,7 +422,13 @@ def run_cells(jobs: list[dict[str, Any]], *, parallel: int, threads: int | None)
     for attack, seed in (key for key, n in shared.items() if n > 1):
         job = next(j for j in jobs if (j["attack"], j["seed"]) == (attack, seed))
         victim(
-            attack, seed, job["scale"], job["out"] / "victims", log=log_line, use_shipped=job.get("use_shipped", True)
+            attack,
+            seed,
+            job["scale"],
+            job["out"] / "victims",
+            log=log_line,
+            use_shipped=job.get("use_shipped", True),
+            protocol=job.get("protocol", "scratch"),
         )
     per_process = threads or max(1, (os.cpu_count() or 1) // parallel)
     with ProcessPoolExecutor(
@@ -341,12 +441,14 @@ def run_cells(jobs: list[dict[str, Any]], *, parallel: int, threads: int | None)
 
 
 def pretrain_seconds(folder: Path) -> float:
-    """The pretraining wall time recorded in a victim's card (0 when it has none)."""
+    """The wall time of the run that made the victim, from its card (0 when it has none): the newest
+    pretraining or attacker fine-tune (a paper victim's card also holds toy:clean's pretraining)."""
     card = folder / "cleanerclip_card.json"
     if not card.is_file():
         return 0.0
     history = json.loads(card.read_text(encoding="utf-8")).get("history", [])
-    return sum(float(h.get("seconds", 0.0)) for h in history if h.get("action") == "toyworld-pretrain")
+    built = [h for h in history if h.get("action") in ("toyworld-pretrain", "toyworld-victim")]
+    return float(built[-1].get("seconds", 0.0)) if built else 0.0
 
 
 def compute_line(reports: dict[tuple[str, int], dict[str, Any]], out: Path) -> str:
@@ -356,23 +458,23 @@ def compute_line(reports: dict[tuple[str, int], dict[str, Any]], out: Path) -> s
     pretrain = sum(pretrain_seconds(v) for v in ours)
     defenses = sum(float(r.get("wall_seconds", 0.0)) for r in reports.values())
     return (
-        f"Compute, summed over cells: {len(ours)} victims pretrained in {pretrain / 60:.0f} min, "
-        f"{len(victims) - len(ours)} shipped models used as they are; defenses (scan, FT, CleanCLIP, "
-        f"CleanerCLIP, scan) {defenses / 60:.0f} min."
+        f"Compute, summed over cells: {len(ours)} victims built in {pretrain / 60:.0f} min, "
+        f"{len(victims) - len(ours)} shipped models used as they are; defenses (scan, each defense, "
+        f"scan) {defenses / 60:.0f} min."
     )
 
 
-def compact_table(agg: dict[str, Any], attacks: list[str], k: str = "1") -> str:
+def compact_table(agg: dict[str, Any], attacks: list[str], k: str = "1", methods: tuple[str, ...] = METHODS) -> str:
     """One row per attack, one column per defense: ``BA / ASR`` mean ± sd, then the paper's pair."""
     lines = [
-        f"| attack (Top-{k}) | " + " | ".join(f"{LABELS[m]} BA / ASR" for m in METHODS) + " |",
-        "|---|" + "---|" * len(METHODS),
+        f"| attack (Top-{k}) | " + " | ".join(f"{LABELS[m]} BA / ASR" for m in methods) + " |",
+        "|---|" + "---|" * len(methods),
     ]
     for attack in attacks:
         cells = []
-        for method in METHODS:
+        for method in methods:
             cell = agg.get(attack, {}).get(method)
-            paper = PAPER[k][method].get(attack)
+            paper = PAPER[k].get(method, {}).get(attack)
             if cell is None:
                 cells.append("—")
                 continue
@@ -405,16 +507,16 @@ def aggregate(reports: dict[tuple[str, int], dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def markdown_table(agg: dict[str, Any], attacks: list[str]) -> str:
+def markdown_table(agg: dict[str, Any], attacks: list[str], methods: tuple[str, ...] = METHODS) -> str:
     """Rows: Top-k x defense; per attack two columns (BA, ASR) as ``ours mean ± sd (paper)``."""
     head = "| Top-k | Defense | " + " | ".join(f"{a} BA | {a} ASR" for a in attacks) + " |"
     lines = [head, "|" + "---|" * (2 + 2 * len(attacks))]
     for k in TOPK:
-        for method in METHODS:
+        for method in methods:
             cells = []
             for attack in attacks:
                 cell = agg.get(attack, {}).get(method)
-                paper = PAPER[k][method].get(attack)
+                paper = PAPER[k].get(method, {}).get(attack)
                 for i, metric in enumerate(("ba", "asr")):
                     if cell is None:
                         cells.append("—")
@@ -430,8 +532,17 @@ def main_table(args: argparse.Namespace) -> dict[str, Any]:
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     keys = [(a, s) for a in attacks for s in seeds]
+    methods = METHODS if args.protocol == "paper" else ("none", *SCRATCH_DEFENSES)
     jobs = [
-        {"attack": a, "seed": s, "scale": args.scale, "out": args.out, "methods": METHODS, "use_shipped": args.shipped}
+        {
+            "attack": a,
+            "seed": s,
+            "scale": args.scale,
+            "out": args.out,
+            "methods": methods,
+            "use_shipped": args.shipped,
+            "protocol": args.protocol,
+        }
         for a, s in keys
     ]
     reports = dict(zip(keys, run_cells(jobs, parallel=args.jobs, threads=args.threads), strict=True))
@@ -439,25 +550,27 @@ def main_table(args: argparse.Namespace) -> dict[str, Any]:
     wall = time.perf_counter() - started
     md = "\n".join(
         [
-            "# Table 1 on the toy world",
+            f"# Table 1 on the toy world ({args.protocol} protocol)",
             "",
-            f"{len(attacks)} attack(s) x {len(METHODS)} defenses x {len(seeds)} seeds "
-            f"(pretraining seeds {args.seeds}), "
-            f"scale {args.scale:g}; cells: toy-world mean ± sd over seeds (paper's Table 1 value). Wall time "
-            f"{wall / 60:.1f} min. {' / '.join(machine_lines())}",
+            PROTOCOL_TEXT[args.protocol],
+            "",
+            f"{len(attacks)} attack(s) x {len(methods)} rows x {len(seeds)} victim seeds ({args.seeds}), "
+            f"scale {args.scale:g}; cells: toy-world mean ± sd over seeds (paper's Table 1 value). "
+            f"This invocation took {wall / 60:.1f} min (cells finished earlier are read from the cache, "
+            f"not re-run). {' / '.join(machine_lines())}",
             "",
             compute_line(reports, args.out),
             "",
-            f"Command: `python benchmarks/reproduce_table1.py --attacks {args.attacks} --seeds {args.seeds} "
-            f"--scale {args.scale:g}`",
+            f"Command: `python benchmarks/reproduce_table1.py --protocol {args.protocol} --attacks {args.attacks} "
+            f"--seeds {args.seeds} --scale {args.scale:g}`",
             "",
             "Top-1 at a glance (ASR in bold; the paper's BA / ASR in parentheses):",
             "",
-            compact_table(agg, list(attacks)),
+            compact_table(agg, list(attacks), methods=methods),
             "",
             "All Top-k:",
             "",
-            markdown_table(agg, list(attacks)),
+            markdown_table(agg, list(attacks), methods=methods),
             "",
         ]
     )
@@ -468,6 +581,7 @@ def main_table(args: argparse.Namespace) -> dict[str, Any]:
             "wall_seconds": round(wall, 1),
             "seeds": seeds,
             "scale": args.scale,
+            "protocol": args.protocol,
             "reports": {f"{a}-{s}": r for (a, s), r in reports.items()},
         },
     }
@@ -479,7 +593,13 @@ def ablation(args: argparse.Namespace) -> dict[str, Any]:
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    base = {"attack": attack, "scale": args.scale, "out": args.out, "use_shipped": args.shipped}
+    base = {
+        "attack": attack,
+        "scale": args.scale,
+        "out": args.out,
+        "use_shipped": args.shipped,
+        "protocol": args.protocol,
+    }
     if args.ablation == "epochs":
         jobs = [{**base, "seed": seed, "methods": ("cleanclip", "cleanerclip")} for seed in seeds]
         for seed, report in zip(seeds, run_cells(jobs, parallel=args.jobs, threads=args.threads), strict=True):
@@ -595,6 +715,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="pretraining (and defense) seeds")
     parser.add_argument("--scale", type=float, default=1.0, help="grows the world, fine-tune set and epochs")
     parser.add_argument("--ablation", choices=("epochs", "lambda", "tau", "samples"), default=None)
+    parser.add_argument(
+        "--protocol", choices=PROTOCOLS, default="paper", help="how victims are made (see the module docstring)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (per process with --jobs)")
     parser.add_argument(
@@ -626,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
 
     result = ablation(args) if args.ablation else main_table(args)
     name = f"ablation-{args.ablation}" if args.ablation else "table1"
+    if args.protocol != "paper":
+        name += f"-{args.protocol}"
     (args.out / f"{name}.md").write_text(result["markdown"], encoding="utf-8")
     (args.out / f"{name}.json").write_text(json.dumps(result["json"], indent=2, default=str) + "\n", encoding="utf-8")
     print(result["markdown"])

@@ -43,12 +43,13 @@ def test_table_sits_beside_the_papers_values(repro) -> None:
     # FT on BadNet, Top-1: paper 54.98 BA / 62.14 ASR.
     assert "| Top-1 | FT | 95.0 ± 1.4 (55.0) | 85.0 ± 7.1 (62.1) |" in table
     assert "| Top-1 | CleanCLIP | — | — |" in table  # a defense that was not run is a dash, not a zero
-    assert table.count("\n") == 1 + 4 * 4  # header rule + Top-k x 4 defenses
+    assert "| Top-1 | PAR | — | — |" in table and "| Top-1 | Clean model | — | — |" in table  # no paper value
+    assert table.count("\n") == 1 + 4 * 6  # header rule + Top-k x 6 rows
 
 
 def test_paper_table_is_complete(repro) -> None:
     for k in repro.TOPK:
-        for method in repro.METHODS:
+        for method in ("none", "ft", "cleanclip", "cleanerclip"):  # the paper has no PAR and no clean row
             assert set(repro.PAPER[k][method]) == set(repro.ATTACKS)
     assert repro.PAPER["1"]["cleanerclip"]["badclip"] == (51.29, 17.85)
 
@@ -59,9 +60,9 @@ def test_compact_table_has_one_row_per_attack(repro) -> None:
     lines = table.splitlines()
     assert len(lines) == 2 + 2
     assert lines[2].startswith(
-        "| badnet | 96.0 ± 0.0 / **97.0 ± 0.0** (59.3 / 91.3) | 95.0 ± 1.4 / **85.0 ± 7.1** (55.0 / 62.1)"
+        "| badnet | — | 96.0 ± 0.0 / **97.0 ± 0.0** (59.3 / 91.3) | 95.0 ± 1.4 / **85.0 ± 7.1** (55.0 / 62.1)"
     )
-    assert lines[3] == "| sig | — | — | — | — |"
+    assert lines[3] == "| sig | — | — | — | — | — | — |"
 
 
 def test_compute_line_sums_pretraining_and_defenses(repro, tmp_path: Path) -> None:
@@ -77,4 +78,23 @@ def test_compute_line_sums_pretraining_and_defenses(repro, tmp_path: Path) -> No
         ("badnet", 1): {"model": str(victim), "wall_seconds": 180.0},
     }
     line = repro.compute_line(reports, tmp_path)
-    assert "1 victims pretrained in 10 min, 1 shipped" in line and "CleanerCLIP, scan) 5 min" in line
+    assert "1 victims built in 10 min, 1 shipped" in line and "each defense, scan) 5 min" in line
+
+
+def test_victim_build_time_is_the_newest_builder_entry(repro, tmp_path: Path) -> None:
+    """A paper victim's card also holds toy:clean's pretraining: only the attacker's run counts."""
+    import json
+
+    (tmp_path / "cleanerclip_card.json").write_text(
+        json.dumps(
+            {
+                "history": [
+                    {"action": "toyworld-pretrain", "seconds": 1900.0},
+                    {"action": "toyworld-victim", "seconds": 200.0},
+                    {"action": "purify", "seconds": 50.0},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert repro.pretrain_seconds(tmp_path) == 200.0
