@@ -1,12 +1,16 @@
-"""Build the shipped toy models (``toy:clean``, ``toy:badnet``) and record how they were made.
+"""Build the shipped toy models (``toy:clean``, ``toy:badnet`` ...) and record how they were made.
 
 Usage::
 
     python scripts/build_toy_models.py [--only badnet] [--out-root DIR] [--threads 1]
     python scripts/build_toy_models.py --seeds 0,1,2 --measure-only   # BA/ASR over seeds, nothing written
+    python scripts/build_toy_models.py --only badnet --protocol scratch  # the earlier from-scratch victim
 
-Each model is trained by the same library call as ``cleanerclip toyworld pretrain`` with the
-settings in ``SHIPPED`` and saved with ``models.save.save_model`` into
+``toy:clean`` is pretrained from scratch by the same library call as ``cleanerclip toyworld
+pretrain``. The backdoored ``toy:<attack>`` models are the paper's victims: ``toy:clean``
+fine-tuned by the attacker on a lightly poisoned set (``cleanerclip toyworld victim``, the recipe
+of ``toyworld.victim.VICTIM_RECIPES``, seed 0); ``--protocol scratch`` builds the earlier victims,
+pretrained from scratch at 5% poisoning. Each is saved with ``models.save.save_model`` into
 ``src/cleanerclip_tool/toyworld/models/<name>/`` (weights in fp16 to keep the wheel small), next to
 a ``build.json`` holding the seed, the settings, the timings and the zero-shot metrics measured on
 the saved (fp16) weights. ``tests/test_toyworld_models.py`` (slow) re-runs a build and compares.
@@ -33,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 from cleanerclip_tool.toyworld.pretrain import PretrainSettings  # noqa: E402
+from cleanerclip_tool.toyworld.victim import VictimSettings  # noqa: E402
 
 MODELS_ROOT = REPO / "src" / "cleanerclip_tool" / "toyworld" / "models"
 EVAL_TRIGGER_SEED = 987_654
@@ -50,6 +55,14 @@ SHIPPED: dict[str, dict[str, Any]] = {
     # Add {"attack": "ssba", "seed": 0} here and run `--only ssba` to try, e.g. with a stronger encoder.
     "badclip": {"attack": "badclip", "seed": 0},  # after build_toy_artefacts.py --only badclip on toy:clean
 }
+
+
+def shipped_settings(name: str, seed: int, protocol: str) -> PretrainSettings | VictimSettings:
+    """How shipped model ``name`` is built: toy:clean pretrained; an attack's victim by ``protocol``."""
+    spec = {**SHIPPED[name], "seed": seed}
+    if spec.get("attack") and protocol == "victim":
+        return VictimSettings(attack=spec["attack"], seed=seed).validate()
+    return PretrainSettings(**spec).validate()
 
 
 def zero_shot_metrics(
@@ -109,7 +122,7 @@ METRIC_CONVENTION = (
 )
 
 
-def measure_saved(loaded: Any, world: Any, settings: PretrainSettings) -> dict[str, float]:
+def measure_saved(loaded: Any, world: Any, settings: PretrainSettings | VictimSettings) -> dict[str, float]:
     """The build metrics of a saved model: BA and ASR on its own trigger (toy:clean: BadNet's)."""
     from cleanerclip_tool.toyworld.triggers import toy_params
 
@@ -132,7 +145,7 @@ def remeasure(name: str) -> dict[str, Any]:
 
     folder = MODELS_ROOT / name
     record = json.loads((folder / "build.json").read_text(encoding="utf-8"))
-    settings = PretrainSettings(**record["settings"])
+    settings = settings_of(record)
     world = cached_world(seed=settings.world_seed, size=settings.world_size)
     record["metrics"] = measure_saved(load_model(str(folder)), world, settings)
     record["metric_convention"] = METRIC_CONVENTION
@@ -140,28 +153,41 @@ def remeasure(name: str) -> dict[str, Any]:
     return record
 
 
-def build_one(name: str, settings: PretrainSettings, out_root: Path | None) -> dict[str, Any]:
-    """Pretrain, save (unless ``out_root`` is None), evaluate the saved weights; the build record."""
+def settings_of(record: dict[str, Any]) -> PretrainSettings | VictimSettings:
+    """The settings a build record was made with (victim records carry ``protocol: victim``)."""
+    settings = {k: v for k, v in record["settings"].items() if k not in ("trigger_seed", "artefact_sha256")}
+    if record.get("protocol") == "victim":
+        return VictimSettings(**settings)
+    return PretrainSettings(**settings)
+
+
+def build_one(name: str, settings: PretrainSettings | VictimSettings, out_root: Path | None) -> dict[str, Any]:
+    """Train (pretrain, or the attacker's fine-tune of a victim), save (unless ``out_root`` is None),
+    evaluate the saved weights; the build record."""
     import torch
 
     from cleanerclip_tool.models.load import load_model
     from cleanerclip_tool.toyworld.pretrain import pretrain, save_pretrained
+    from cleanerclip_tool.toyworld.victim import make_victim, save_victim
     from cleanerclip_tool.toyworld.world import cached_world
 
     world = cached_world(seed=settings.world_seed, size=settings.world_size)
-    result = pretrain(settings, world=world)
+    victim = isinstance(settings, VictimSettings)
+    result: Any = make_victim(settings, world=world) if victim else pretrain(settings, world=world)
     zeroed = zero_unused_token_rows(result.model, world)
     result.model = result.model.half()  # fp16 on disk: half the wheel size; the loader casts back
-    folder = save_pretrained(result, (out_root or Path(tempfile.mkdtemp())) / name, overwrite=True)
+    save = save_victim if victim else save_pretrained
+    folder = save(result, (out_root or Path(tempfile.mkdtemp())) / name, overwrite=True)
     loaded = load_model(str(folder))  # measure exactly what is shipped
     metrics = measure_saved(loaded, world, settings)
     record = {
         "name": f"toy:{name}",
+        "protocol": "victim" if victim else "pretrain",
         "settings": settings.to_dict(),
         "metrics": metrics,
         "metric_convention": METRIC_CONVENTION,
         "pretrain_seconds": round(result.seconds, 1),
-        "pairs_per_second": round(result.pairs_per_second, 1),
+        "pairs_per_second": round(getattr(result, "pairs_per_second", 0.0), 1),
         "steps": result.steps,
         "final_loss": round(result.final_loss, 4),
         "poisoned_pairs": result.poisoned,
@@ -184,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default=None, help="comma-separated seeds: measure over seeds")
     parser.add_argument("--measure-only", action="store_true", help="do not write model folders")
     parser.add_argument(
+        "--protocol",
+        choices=("victim", "scratch"),
+        default="victim",
+        help="backdoored models: fine-tuned from toy:clean (the paper's victim) or pretrained from scratch",
+    )
+    parser.add_argument(
         "--remeasure",
         action="store_true",
         help="re-scan the shipped models and update their build.json metrics (no training)",
@@ -203,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         for seed in seeds or [SHIPPED[name]["seed"]]:
-            settings = PretrainSettings(**{**SHIPPED[name], "seed": seed}).validate()
+            settings = shipped_settings(name, seed, args.protocol)
             out_root = None if (args.measure_only or seeds) else args.out_root
             record = build_one(name, settings, out_root)
             rows.append(record)

@@ -57,12 +57,11 @@ def test_shipped_badnet_is_what_the_command_produces() -> None:
     """Re-run the recorded build (a few minutes on one core) and compare metrics within noise."""
     import torch
 
-    from cleanerclip_tool.toyworld.pretrain import PretrainSettings
-
     record = json.loads((resolve_toy_model("badnet") / BUILD_RECORD).read_text())
-    settings = PretrainSettings(**record["settings"])
+    script = _build_script()
+    settings = script.settings_of(record)
     torch.set_num_threads(record.get("torch_threads", 1))
-    rebuilt = _build_script().build_one("badnet", settings, out_root=None)
+    rebuilt = script.build_one("badnet", settings, out_root=None)
     # Same seed and settings; float summation order differs across machines and thread counts.
     assert abs(rebuilt["metrics"]["ba_top1"] - record["metrics"]["ba_top1"]) <= 8.0
     assert abs(rebuilt["metrics"]["asr_top1"] - record["metrics"]["asr_top1"]) <= 10.0
