@@ -11,6 +11,7 @@ Usage::
 
     python benchmarks/calibrate_victims.py --attacks badnet --rates 0.01,0.02,0.03 --seeds 0
     python benchmarks/calibrate_victims.py --attacks all --seeds 0,1,2 --jobs 2   # recipe rates
+    python benchmarks/calibrate_victims.py --summary    # every cached cell, nothing built
 
 Each cell runs in its own single-thread process (``--jobs`` at once) and is cached under ``--root``
 (default ``benchmarks/results/victims``): the victim folder and its ``cell.json`` (BA/ASR from
@@ -137,7 +138,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="cells at once (1 thread each)")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="victim cache")
     parser.add_argument("--json", type=Path, default=None, help="also write the cells here")
+    parser.add_argument("--summary", action="store_true", help="tabulate every cached cell; build nothing")
     args = parser.parse_args(argv)
+    if args.summary:
+        cells = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.root.glob("*/cell.json"))]
+        if args.attacks != "all":
+            cells = [c for c in cells if c["attack"] in args.attacks.split(",")]
+        wanted = {int(s) for s in args.seeds.split(",")}
+        cells = [c for c in cells if c["seed"] in wanted]
+        clean = clean_ba()
+        print(
+            "\n".join([f"toy:clean BA@1 {clean:.1f}; rule: ASR@1 >= {ASR_MIN:g} and BA@1 >= {clean - BA_DROP_MAX:.1f}"])
+        )
+        print("\n".join(verdicts(cells, clean)))
+        seconds = [c["train_seconds"] for c in cells]
+        if seconds:
+            print(f"\nattacker fine-tune per victim: median {statistics.median(seconds):.0f} s (one thread, 2 jobs)")
+        return 0
     attacks = ATTACKS if args.attacks == "all" else tuple(a.strip() for a in args.attacks.split(","))
     seeds = [int(s) for s in args.seeds.split(",")]
     jobs = []

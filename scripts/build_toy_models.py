@@ -161,9 +161,40 @@ def settings_of(record: dict[str, Any]) -> PretrainSettings | VictimSettings:
     return PretrainSettings(**settings)
 
 
-def build_one(name: str, settings: PretrainSettings | VictimSettings, out_root: Path | None) -> dict[str, Any]:
+def reused_victim(folder: Path, settings: VictimSettings) -> Any:
+    """A ``VictimResult`` from a victim already trained with exactly ``settings`` (a cell of
+    ``benchmarks/calibrate_victims.py``, trained by the same call on one thread, so the weights are the
+    ones this script would train); refused when its recorded settings differ."""
+    import copy
+
+    from cleanerclip_tool.models.load import load_model
+    from cleanerclip_tool.toyworld.victim import VictimResult
+
+    loaded = load_model(str(folder))
+    entry = loaded.card.history[-1] if loaded.card.history else {}
+    if entry.get("action") != "toyworld-victim" or entry.get("settings") != json.loads(json.dumps(settings.to_dict())):
+        raise SystemExit(f"{folder}: not a victim built with {settings.to_dict()}")
+    card = copy.deepcopy(loaded.card)
+    card.history = card.history[:-1]
+    card.source, card.kind = settings.base, "toy"
+    return VictimResult(
+        model=loaded.model,
+        card=card,
+        settings=settings,
+        seconds=float(entry["seconds"]),
+        steps=int(entry["steps"]),
+        poisoned=int(entry["poisoned_pairs"]),
+        clean_pairs=int(entry["clean_pairs"]),
+        final_loss=float(entry["final_loss"]),
+    )
+
+
+def build_one(
+    name: str, settings: PretrainSettings | VictimSettings, out_root: Path | None, *, reuse: Path | None = None
+) -> dict[str, Any]:
     """Train (pretrain, or the attacker's fine-tune of a victim), save (unless ``out_root`` is None),
-    evaluate the saved weights; the build record."""
+    evaluate the saved weights; the build record. ``reuse``: a victim folder already trained with
+    these very settings, converted instead of trained again."""
     import torch
 
     from cleanerclip_tool.models.load import load_model
@@ -173,7 +204,10 @@ def build_one(name: str, settings: PretrainSettings | VictimSettings, out_root: 
 
     world = cached_world(seed=settings.world_seed, size=settings.world_size)
     victim = isinstance(settings, VictimSettings)
-    result: Any = make_victim(settings, world=world) if victim else pretrain(settings, world=world)
+    if reuse is not None and isinstance(settings, VictimSettings):
+        result: Any = reused_victim(reuse, settings)
+    else:
+        result = make_victim(settings, world=world) if victim else pretrain(settings, world=world)
     zeroed = zero_unused_token_rows(result.model, world)
     result.model = result.model.half()  # fp16 on disk: half the wheel size; the loader casts back
     save = save_victim if victim else save_pretrained
@@ -210,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default=None, help="comma-separated seeds: measure over seeds")
     parser.add_argument("--measure-only", action="store_true", help="do not write model folders")
     parser.add_argument(
+        "--reuse-root",
+        type=Path,
+        default=None,
+        help="take victims already trained by benchmarks/calibrate_victims.py from this root (same settings)",
+    )
+    parser.add_argument(
         "--protocol",
         choices=("victim", "scratch"),
         default="victim",
@@ -237,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds or [SHIPPED[name]["seed"]]:
             settings = shipped_settings(name, seed, args.protocol)
             out_root = None if (args.measure_only or seeds) else args.out_root
-            record = build_one(name, settings, out_root)
+            reuse = None
+            if args.reuse_root is not None and isinstance(settings, VictimSettings):
+                reuse = args.reuse_root / f"{settings.attack}-rate{settings.rate:g}-seed{seed}"
+                reuse = reuse if reuse.is_dir() else None
+            record = build_one(name, settings, out_root, reuse=reuse)
             rows.append(record)
             print(
                 json.dumps(
