@@ -95,6 +95,7 @@ def build_poisoned_set(
     *,
     seed: int = 0,
     target_captions: Sequence[str] | None = None,
+    target_captions_source: str | None = None,
     overwrite: bool = False,
     on_event: EventCallback = ignore_event,
 ) -> Path:
@@ -102,6 +103,8 @@ def build_poisoned_set(
 
     The N source rows to poison are drawn with ``seed`` (without replacement when N <= rows); the
     trigger gets the poisoned row's number as its per-image index, so the set is reproducible.
+    ``target_captions_source`` names where given ``target_captions`` came from (the manifest's
+    ``target_captions``; default ``given``).
     """
     out_dir = Path(out_dir).expanduser()
     target = target.strip()
@@ -113,6 +116,8 @@ def build_poisoned_set(
         raise DataError("the source data has no usable rows", where=table.csv_path)
     _check_out_dir(out_dir, table, overwrite)
     pool, pool_source = target_caption_pool(table, trigger, target, target_captions, on_event)
+    if target_captions is not None and target_captions_source:
+        pool_source = target_captions_source
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(table.rows), size=count, replace=count > len(table.rows)).tolist() if count else []
     caption_picks = rng.integers(0, len(pool), size=count).tolist() if count else []
@@ -167,6 +172,7 @@ def build_poisoned_set(
         "seed": seed,
         "trigger_seed": trigger.seed,
         "target_captions": pool_source,
+        "target_caption_pool_size": len(pool),
         "source": {
             "csv": str(table.csv_path),
             "csv_sha256": file_sha256(table.csv_path),
