@@ -70,10 +70,13 @@ def scan_report_doc(
                 f"{100 * row.get('discovered_clean_share', 0.0):.1f} | {100 * row['discovered_share']:.1f} | "
                 f"{100 * row.get('discovered_growth', 0.0):+.1f} |"
             )
-    triggers = ["| attack | seed | parameters | artefact sha256 |", "|---|---|---|---|"]
+    triggers = ["| attack | seed | parameters | artefact sha256 | settings from |", "|---|---|---|---|---|"]
     for row in last["results"]:
         params = json.dumps(row.get("params", {}), default=str, sort_keys=True)
-        triggers.append(f"| {row['attack']} | {row.get('seed')} | `{params}` | {row.get('artefact_sha256') or ''} |")
+        source = (row.get("trigger_source") or {}).get("text", "")
+        triggers.append(
+            f"| {row['attack']} | {row.get('seed')} | `{params}` | {row.get('artefact_sha256') or ''} | {source} |"
+        )
     models = ["| model | source | weights sha256 | device |", "|---|---|---|---|"]
     for label, report in zip(labels, reports, strict=True):
         model = report.get("model", {})

@@ -189,6 +189,41 @@ def build_poisoned_set(
     return out_dir
 
 
+def poisoning_record(csv_path: str | Path) -> dict[str, Any] | None:
+    """What a model trained on ``csv_path`` learnt, when that file is a poisoned set's ``captions.csv``.
+
+    The folder's ``manifest.json`` (``build_poisoned_set``) must describe this very file (its
+    ``captions_sha256``): an edited table or a CSV of another set is not the manifest's. Returns the
+    summary a model card records (``purify``'s history entry, key ``poisoning``): attack, trigger
+    params, seeds (``trigger_seed`` is the trigger's), target, count, artefact hash, the folder and
+    the manifest's hash; None for any other data.
+    """
+    path = Path(csv_path)
+    manifest_path = path.parent / MANIFEST_NAME
+    if not manifest_path.is_file() or not path.is_file():
+        return None
+    try:
+        raw = manifest_path.read_bytes()
+        manifest = json.loads(raw)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != "cleanerclip-poisoned-set-v1":
+        return None
+    if not manifest.get("attack") or manifest.get("captions_sha256") != file_sha256(path):
+        return None
+    return {
+        "attack": manifest["attack"],
+        "trigger_params": dict(manifest.get("params") or {}),
+        "seed": manifest.get("seed"),
+        "trigger_seed": manifest.get("trigger_seed"),
+        "target": manifest.get("target"),
+        "count": manifest.get("count"),
+        "artefact_sha256": manifest.get("artefact_sha256"),
+        "data": str(path.parent),
+        "manifest_sha256": hashlib.sha256(raw).hexdigest(),
+    }
+
+
 def _clean_relpath(image: Path, root: Path, index: int) -> Path:
     """The image's path below the data root, or a numbered name when it lies outside the root."""
     try:

@@ -65,6 +65,8 @@ class AttackResult:
     seed: int = 0
     artefact_sha256: str | None = None
     images_per_second: float = 0.0
+    # Where the trigger's settings came from, as the caller (``app.scan``) says: origin, text, flags.
+    trigger_source: dict[str, Any] | None = None
 
 
 @dataclass

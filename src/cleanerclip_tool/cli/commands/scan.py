@@ -49,11 +49,22 @@ def render_table(report: dict[str, Any], *, wide: bool = False) -> None:
     notes.append("pull: the class whose Top-1 share the trigger grows most (+ points).")
     if not wide:
         notes.append("--wide: every Top-k, shares, counts and seconds.")
+    notes += trigger_source_notes(report["results"])
     notes.append(f"eval data: {report['eval_data']}")
     notes.append(f"templates: {report['templates']}")
     notes.append(f"{report['classes']} classes; device {report['device']} ({report['precision']})")
     for line in notes:
         console.print(line, markup=False, highlight=False)
+
+
+def trigger_source_notes(results: list[dict[str, Any]]) -> list[str]:
+    """One line per source of trigger settings, naming its attacks: ``triggers of badnet: model card (...)``."""
+    groups: dict[str, list[str]] = {}
+    for row in results:
+        source = row.get("trigger_source")
+        if source:
+            groups.setdefault(source["text"], []).append(row["attack"])
+    return [f"triggers of {', '.join(names)}: {text}." for text, names in groups.items()]
 
 
 @handle_errors
@@ -126,7 +137,14 @@ def scan_command(
     workers: Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader workers. [default: auto]")] = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the triggers and of --limit's subset.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed of the triggers and of --limit's subset; given, it wins over the seed a model card "
+            "records. [default: the recorded trigger seed, else 0]",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON report to this file. [default: none]")
@@ -210,7 +228,8 @@ def scan_command(
         batch_size=batch_size,
         workers=workers,
         device=device,
-        seed=seed,
+        seed=0 if seed is None else seed,
+        trigger_seed=seed,
         templates=templates,
         asr_convention="include" if asr_include_target else "exclude",
         eval_data=eval_data,
