@@ -3,6 +3,7 @@ scan says about where its trigger settings came from.
 
 * ``purify`` on a folder ``poison`` wrote records the poisoning in the card; a descendant's scan
   (toy or not) tests that very trigger, unless ``--param`` / ``--seed`` say otherwise.
+* ``scan --reference MODEL`` scans a clean model with the same triggers, images and targets.
 """
 
 from __future__ import annotations
@@ -208,3 +209,35 @@ def test_a_toy_descendant_of_a_victim_keeps_its_trigger(tmp_path: Path) -> None:
     assert wanet["trigger_source"]["text"] == "model card (poisoned by toyworld-victim, target heart)"
     assert sig["params"]["frequency"] == toy_params("sig")["frequency"] and sig["seed"] == 0
     assert sig["trigger_source"]["origin"] == "toy world defaults"
+
+
+# -- scan --reference: the clean floor -----------------------------------------------------------
+
+
+def test_reference_is_scanned_with_the_same_triggers_and_targets(tmp_path: Path) -> None:
+    ev = make_eval_folder(tmp_path / "ev", per_class=3)
+    args = ["scan", "toy:badnet", "--eval-data", str(ev), "--attack", "badnet,sig", "--reference", "toy:clean"]
+    result = runner.invoke(app, [*args, *FAST_SCAN, "--seed", "6"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    reference = doc["reference"]
+    assert reference["spec"] == "toy:clean" and reference["model"]["source"] == "toy:clean"
+    assert reference["eval_data"] == doc["eval_data"] and reference["templates"] == doc["templates"]
+    assert [r["attack"] for r in reference["results"]] == ["badnet", "sig"]
+    for mine, ref in zip(doc["results"], reference["results"], strict=True):
+        assert set(ref) == set(mine)  # the same schema
+        assert (ref["params"], ref["seed"], ref["n_clean"]) == (mine["params"], mine["seed"], mine["n_clean"])
+        assert ref["target"] == ref["asr_target"] == mine["asr_target"]  # toward the model's (discovered) target
+        assert ref["seed"] == 6
+    assert doc["results"][0]["trigger_source"]["origin"] == "flags"
+
+    text = runner.invoke(app, [*args, "--device", "cpu", "--workers", "0", "--threads", "1"])
+    assert text.exit_code == 0, text.output
+    lines = text.stderr.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("attack"))
+    assert lines[at - 1].split() == ["ref"] and "ref: toy:clean (BA@1" in text.stderr
+    assert "triggers of badnet: model card (poisoned by toyworld-pretrain, target heart)." in text.stderr
+    assert "triggers of sig: toy world defaults." in text.stderr
+
+    bad = runner.invoke(app, [*args[:-1], "toy:no-such-model", "--device", "cpu"])
+    assert bad.exit_code == 2 and "no-such-model" in bad.stderr

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cleanerclip_tool.attacks import PAPER_ATTACKS
 from cleanerclip_tool.errors import BadInputError
-from cleanerclip_tool.events import EventCallback, WarningEvent, ignore_event
+from cleanerclip_tool.events import EventCallback, Info, WarningEvent, ignore_event
 
 if TYPE_CHECKING:
     from cleanerclip_tool.app.triggers import TriggerPlan
@@ -33,7 +33,9 @@ class ScanConfig:
     the recorded one, else ``seed``); ``target`` None discovers the target per attack; ``eval_data``
     None takes the model's default (``app.defaults.default_eval_data``); ``templates`` None takes the
     eval folder's templates.txt, else ``openai`` (or names a file of templates); ``asr_convention``
-    is ``exclude`` (CleanCLIP's) or ``include`` (BadCLIP's).
+    is ``exclude`` (CleanCLIP's) or ``include`` (BadCLIP's). ``reference`` names a model (e.g.
+    ``toy:clean``) scanned with the very same triggers, eval images, templates and targets as the
+    model: the clean floor beside its ASR.
     """
 
     attacks: tuple[str, ...] = PAPER_ATTACKS
@@ -56,6 +58,7 @@ class ScanConfig:
     # Leave out (and name) the attacks a non-toy model has no artefact for, instead of refusing the
     # scan: ``--attack all`` means every attack that can run.
     skip_missing_artefacts: bool = False
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         # Freeze the containers too, so a config handed to a worker thread cannot change under it.
@@ -69,8 +72,11 @@ def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore
     """Scan MODEL spec ``model`` as ``config`` says; return the ``eval.scan.ScanReport``.
 
     Cheap input errors (a missing ``--trigger`` file, a bad device) come before the model is loaded;
-    a non-toy model without eval data or without an attack's artefact fails right after. Each
-    result's ``trigger_source`` says where its trigger settings came from (``app.triggers``).
+    a non-toy model without eval data or without an attack's artefact fails right after, and so
+    does a ``config.reference`` that does not load (it is loaded before the long scan starts). Each
+    result's ``trigger_source`` says where its trigger settings came from (``app.triggers``); with a
+    reference, ``report.reference`` is ``{"spec", **its scan document}`` over the same triggers,
+    measured toward the class each attack's ASR of the model was measured toward.
     """
     if config.trigger is not None and not Path(config.trigger).is_file():
         raise BadInputError("trigger file not found", where=config.trigger)
@@ -83,6 +89,7 @@ def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore
     device = resolve_device(config.device)
     opts = {"arch": config.arch, "trust_checkpoint": config.trust_checkpoint, "device": device, "on_event": on_event}
     loaded = load_model(model, **opts)
+    reference = load_model(config.reference, **opts) if config.reference is not None else None
     eval_data = config.eval_data if config.eval_data is not None else default_eval_data(loaded.card, on_event=on_event)
     eval_set = load_eval_set(eval_data, classnames_file=config.classnames)
     plan = plan_triggers(
@@ -107,6 +114,14 @@ def run_scan(model: str, config: ScanConfig, *, on_event: EventCallback = ignore
 
         templates = read_templates(Path(templates))  # a file, for a read-only eval folder
     report = _scan_one(loaded, eval_set, plan, config, templates, device, on_event)
+    del loaded
+    if reference is not None:
+        on_event(Info(f"reference {config.reference}: the same triggers, images and targets"))
+        targets = {row.attack: row.asr_target for row in report.results}
+        ref_report = _scan_one(reference, eval_set, plan, config, templates, device, on_event, targets=targets)
+        ref_doc = ref_report.to_dict()
+        ref_doc.pop("reference", None)
+        report.reference = {"spec": config.reference, **ref_doc}
     report.skipped = [
         {"attack": name, "reason": "needs a trigger artefact", "howto": ARTEFACT_HOWTO.get(name)}
         for name in plan.skipped
@@ -122,6 +137,8 @@ def _scan_one(
     templates: Any,
     device: str,
     on_event: EventCallback,
+    *,
+    targets: Mapping[str, str] | None = None,
 ) -> ScanReport:
     """One model through ``eval.scan.scan`` with the plan's triggers; each row gets its source."""
     from cleanerclip_tool.eval.scan import scan
@@ -131,6 +148,7 @@ def _scan_one(
         eval_set,
         plan.triggers,
         target=config.target,
+        targets=targets,
         topk=config.topk,
         limit=config.limit,
         batch_size=config.batch_size,
