@@ -138,9 +138,10 @@ def test_a_missing_rate_is_a_dash(narrow: None, capsys: pytest.CaptureFixture[st
 def test_demo_table_fits_80_columns(narrow: None, capsys: pytest.CaptureFixture[str]) -> None:
     from cleanerclip_tool.cli.commands.demo import render_report
 
-    labels = ("No defense", "Standard FT", "CleanCLIP", "CleanerCLIP")
+    labels = ("No defense", "Standard FT", "CleanCLIP", "CleanerCLIP", "Clean model")
     report = {
         "model": "toy:badnet",
+        "reference": "toy:clean",
         "attack": "badnet",
         "target": "heart",
         "topk": [1, 3, 5, 10],
