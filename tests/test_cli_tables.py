@@ -86,6 +86,47 @@ def test_scan_table_wide_shows_every_k(narrow: None, capsys: pytest.CaptureFixtu
     assert "500/450" in "\n".join(lines)
 
 
+def test_scan_table_with_a_reference_fits_80_columns(narrow: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from cleanerclip_tool.cli.commands.scan import render_table
+
+    report = _scan_report()
+    reference = _scan_report()
+    for row in reference["results"]:
+        row["asr"] = dict.fromkeys(row["asr"], 0.123)
+    reference["results"] = reference["results"][:-1]  # an attack the reference lacks: a dash
+    for row in report["results"]:
+        row["trigger_source"] = {"text": "model card (poisoned by toyworld-pretrain, target heart)"}
+    report["results"][1]["trigger_source"] = {"text": "toy world defaults"}
+    report["reference"] = {"spec": "toy:clean", **reference}
+    render_table(report)
+    lines = _lines(capsys)
+    assert max(len(line.rstrip()) for line in lines) <= 80 and "…" not in "\n".join(lines)
+    at = next(i for i, line in enumerate(lines) if line.startswith("attack"))
+    assert lines[at].split() == ["attack", "BA@1", "ASR@1", "ASR@5", "ASR@10", "ASR@1", "target", "pull"]
+    assert lines[at - 1].split() == ["ref"] and lines[at - 1].index("ref") > lines[at].index("ASR@10")
+    assert next(line for line in lines if line.startswith("badnet ")).split()[1:6] == [
+        "96.4",
+        "100.0",
+        "100.0",
+        "100.0",
+        "12.3",
+    ]
+    assert next(line for line in lines if line.startswith("badclip ")).split()[5] == "—"
+    text = "\n".join(lines)
+    assert "ref: toy:clean (BA@1 96.4)" in text
+    flat = " ".join(text.split())  # a long note wraps at 80 columns
+    assert (
+        "triggers of badnet, sig, wanet, ssba, badclip: model card (poisoned by toyworld-pretrain, target heart)."
+        in flat
+    )
+    assert "triggers of blended: toy world defaults." in text
+
+    render_table(report, wide=True)
+    lines = _lines(capsys)
+    at = next(i for i, line in enumerate(lines) if line.startswith("attack"))
+    assert lines[at - 1].split() == ["ref"] * 4 and lines[at].count("ASR@1 ") == 2
+
+
 def test_a_missing_rate_is_a_dash(narrow: None, capsys: pytest.CaptureFixture[str]) -> None:
     from cleanerclip_tool.cli.commands.scan import render_table
 
@@ -97,9 +138,10 @@ def test_a_missing_rate_is_a_dash(narrow: None, capsys: pytest.CaptureFixture[st
 def test_demo_table_fits_80_columns(narrow: None, capsys: pytest.CaptureFixture[str]) -> None:
     from cleanerclip_tool.cli.commands.demo import render_report
 
-    labels = ("No defense", "Standard FT", "CleanCLIP", "CleanerCLIP")
+    labels = ("No defense", "Standard FT", "CleanCLIP", "CleanerCLIP", "Clean model")
     report = {
         "model": "toy:badnet",
+        "reference": "toy:clean",
         "attack": "badnet",
         "target": "heart",
         "topk": [1, 3, 5, 10],

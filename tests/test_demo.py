@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cleanerclip_tool.toyworld.demo import REPORT_SCHEMA, ROW_LABELS, TOPK, DemoSettings, render_markdown, run_demo
+from cleanerclip_tool.toyworld.demo import (
+    METHODS,
+    REPORT_SCHEMA,
+    ROW_LABELS,
+    TOPK,
+    DemoSettings,
+    render_markdown,
+    run_demo,
+)
 from cleanerclip_tool.toyworld.registry import TARGET_LABEL, list_toy_models
 
 TINY = DemoSettings(rows=32, epochs=1, batch_size=16, lr=1e-4, warmup=1, samples=16, eval_limit=20, epoch_eval_limit=10)
@@ -35,10 +43,24 @@ def model_spec(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def report(world, model_spec: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def reference(model_spec: str) -> str:
+    """The never-poisoned model of the "Clean model" row (the stand-in when no toy model is shipped)."""
+    return "toy:clean" if "clean" in list_toy_models() else model_spec
+
+
+@pytest.fixture(scope="module")
+def report(world, model_spec: str, reference: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     events: list = []
     out = tmp_path_factory.mktemp("report") / "demo"
-    result = run_demo(out, attack="badnet", model=model_spec, settings=TINY, world=world, on_event=events.append)
+    result = run_demo(
+        out,
+        attack="badnet",
+        model=model_spec,
+        reference=reference,
+        settings=TINY,
+        world=world,
+        on_event=events.append,
+    )
     result["_events"] = events
     return result
 
@@ -58,7 +80,7 @@ def test_report_files_and_schema(report: dict) -> None:
     assert on_disk["schema"] == REPORT_SCHEMA
     assert on_disk["target"] == TARGET_LABEL and on_disk["attack"] == "badnet"
     assert on_disk["topk"] == list(TOPK)
-    assert [r["method"] for r in on_disk["results"]] == ["none", "ft", "cleanclip", "cleanerclip"]
+    assert [r["method"] for r in on_disk["results"]] == ["none", "ft", "cleanclip", "cleanerclip", "clean"]
     assert [r["label"] for r in on_disk["results"]] == [ROW_LABELS[m] for m in ROW_LABELS]
     for row in on_disk["results"]:
         assert set(row["ba"]) == set(row["asr"]) == {str(k) for k in TOPK}
@@ -67,12 +89,25 @@ def test_report_files_and_schema(report: dict) -> None:
             # Top-k accuracy can only grow with k.
             assert [rates[str(k)] for k in TOPK] == sorted(rates[str(k)] for k in TOPK)
         assert row["n_clean"] == TINY.eval_limit
-    for row in on_disk["results"][1:]:
+    for row in on_disk["results"]:
+        if row["method"] not in METHODS:
+            continue
         assert [h["epoch"] for h in row["history"]] == [0, 1]
         assert {"ba_top1", "asr_top1"} <= set(row["history"][1])
         assert row["steps"] == TINY.rows // TINY.batch_size
         assert Path(row["model_dir"]).is_dir()
     assert on_disk["finetune_rows"] == TINY.rows
+
+
+@pytestmark_slow
+def test_the_clean_model_row_is_scanned_with_the_victims_trigger(report: dict, reference: str) -> None:
+    """The floor: a never-poisoned model under the same trigger, images and target; nothing trained."""
+    clean = report["results"][-1]
+    assert (clean["method"], clean["label"], clean["model"]) == ("clean", "Clean model", reference)
+    assert report["reference"] == reference and clean["history"] == [] and "steps" not in clean
+    assert clean["n_clean"] == report["results"][0]["n_clean"] == TINY.eval_limit
+    assert clean["n_triggered"] == report["results"][0]["n_triggered"]  # the same target: the same images
+    assert "the floor no defense can go below" in Path(report["files"]["markdown"]).read_text()
 
 
 @pytestmark_slow
@@ -93,6 +128,7 @@ def test_progress_events_cover_every_stage(report: dict) -> None:
     phases = [(e.phase, e.method) for e in events if isinstance(e, DemoPhase)]
     assert phases == [
         ("scan-before", ""),
+        ("scan-clean", ""),
         ("purify", "ft"),
         ("purify", "cleanclip"),
         ("purify", "cleanerclip"),
@@ -110,7 +146,7 @@ def test_cli_renders_the_report_table(report: dict, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     for label in ROW_LABELS.values():
         assert label in err
-    assert "report.json" in err
+    assert "report.json" in err and "the floor no defense can go below" in " ".join(err.split())
 
 
 def test_unknown_toy_model_exits_2_listing_known() -> None:
@@ -146,6 +182,7 @@ def test_purify_overrides_win_over_the_schedule(world, model_spec: str, tmp_path
             settings=settings,
             world=world,
             methods=("cleanerclip",),
+            reference=None,
             chart=False,
         )
     assert (seen[0].samples, seen[0].lambda2, seen[0].epochs) == (8, 2.0, TINY.epochs)

@@ -96,10 +96,19 @@ def test_two_models_report_and_gate_judges_the_second(tmp_path: Path) -> None:
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (out / "report.md").read_text()
     assert "| badnet | toy:badnet |" in text and "| badnet | toy:clean |" in text and "![" in text
-    same = runner.invoke(app, ["scan", "toy:clean", *FAST, "--reference", "toy:badnet", "--json"])
-    assert [s["label"] for s in json.loads(same.stdout)["scans"]] == ["toy:badnet", "toy:clean"]
-    both = runner.invoke(app, ["scan", "toy:clean", "toy:badnet", "--reference", "toy:x"])
-    assert both.exit_code == 2 and "not both" in both.stderr
+    # --reference: a clean floor scanned with each model's triggers, beside it in the report.
+    floor = tmp_path / "floor"
+    both = runner.invoke(
+        app, ["scan", "toy:badnet", "toy:clean", *FAST, "--reference", "toy:clean", "--report", str(floor), "--json"]
+    )
+    assert both.exit_code == 0, both.output
+    scans = json.loads(both.stdout)["scans"]
+    pairs = [(s["label"], s["reference"]["spec"]) for s in scans]
+    assert pairs == [("toy:badnet", "toy:clean"), ("toy:clean", "toy:clean")]
+    text = (floor / "report.md").read_text()
+    assert "| badnet | toy:clean (ref of toy:badnet) |" in text and "| badnet | toy:clean (ref of toy:clean) |" in text
+    unknown = runner.invoke(app, ["scan", "toy:clean", *FAST, "--reference", "toy:x"])
+    assert unknown.exit_code == 2 and "unknown toy model 'x'" in unknown.stderr
 
 
 def test_report_renders_one_model_without_a_model_column(tmp_path: Path) -> None:

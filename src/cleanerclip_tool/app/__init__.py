@@ -10,9 +10,11 @@ import it. Importing this package is cheap: torch and the toy world are imported
 
 * ``app.preflight``: a data set checked against a ``PurifyConfig`` before any model is loaded.
 * ``app.triggers``: attack names, ``--param`` overrides and ``--trigger`` files to triggers.
-* ``app.defaults``: what a model implies when the user leaves something out (eval data, trigger
-  settings of a toy model).
-* ``app.scan``: ``ScanConfig`` and ``run_scan``, the one scan orchestration.
+* ``app.defaults``: what a model implies when the user leaves something out (eval data, the trigger
+  settings its card records or the toy world's, and where they came from).
+* ``app.scan``: ``ScanConfig`` and ``run_scan``, the one scan orchestration (``reference``: a clean
+  floor scanned with the same triggers).
+* ``app.poison``: what ``poison`` poisons with (the toy world's defaults on a toy-world folder).
 * ``app.recent``: the model the last finished purify wrote (``scan`` without MODEL scans it).
 """
 

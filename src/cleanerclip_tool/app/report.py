@@ -39,6 +39,8 @@ def scan_report_doc(
     from cleanerclip_tool.eval.report import Cell, ReportDoc
 
     ks = [str(k) for k in reports[-1]["topk"]]
+    last, judged = reports[-1], labels[-1]  # the gate judges the last model, never its reference
+    reports, labels = with_references(reports, labels)
     cells = []
     for label, report in zip(labels, reports, strict=True):
         for row in report["results"]:
@@ -52,7 +54,6 @@ def scan_report_doc(
                     note=toward,
                 )
             )
-    last = reports[-1]
     title = "Backdoor scan: " + (" vs ".join(labels) if len(labels) > 1 else labels[0])
     intro = [
         f"Rates in % on `{last['eval_data']}` ({last['classes']} classes, templates {last['templates']}); "
@@ -70,10 +71,13 @@ def scan_report_doc(
                 f"{100 * row.get('discovered_clean_share', 0.0):.1f} | {100 * row['discovered_share']:.1f} | "
                 f"{100 * row.get('discovered_growth', 0.0):+.1f} |"
             )
-    triggers = ["| attack | seed | parameters | artefact sha256 |", "|---|---|---|---|"]
+    triggers = ["| attack | seed | parameters | artefact sha256 | settings from |", "|---|---|---|---|---|"]
     for row in last["results"]:
         params = json.dumps(row.get("params", {}), default=str, sort_keys=True)
-        triggers.append(f"| {row['attack']} | {row.get('seed')} | `{params}` | {row.get('artefact_sha256') or ''} |")
+        source = (row.get("trigger_source") or {}).get("text", "")
+        triggers.append(
+            f"| {row['attack']} | {row.get('seed')} | `{params}` | {row.get('artefact_sha256') or ''} | {source} |"
+        )
     models = ["| model | source | weights sha256 | device |", "|---|---|---|---|"]
     for label, report in zip(labels, reports, strict=True):
         model = report.get("model", {})
@@ -86,7 +90,7 @@ def scan_report_doc(
             rule.append(f"`--fail-above {gate['fail_above']}` on {gate['fail_metric']}")
         if gate.get("fail_on_discovery") is not None:
             rule.append(f"`--fail-on-discovery {gate['fail_on_discovery']}`")
-        body = [f"{labels[-1]}: {verdict} ({', '.join(rule)})", ""] + [f"- {line}" for line in gate["failures"]]
+        body = [f"{judged}: {verdict} ({', '.join(rule)})", ""] + [f"- {line}" for line in gate["failures"]]
         sections.insert(0, ("Gate", body))
     return ReportDoc(
         title=title,
@@ -100,6 +104,24 @@ def scan_report_doc(
         ba_label="clean images",  # a scan's BA is measured once per model, not per attack
         asr_threshold=_pct(gate["fail_above"]) if gate and gate.get("fail_metric") == "asr@1" else None,
     )
+
+
+def with_references(
+    reports: Sequence[Mapping[str, Any]], labels: Sequence[str]
+) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """The scans with each ``--reference`` scan after its model's, labelled ``toy:clean (ref)`` (or,
+    with two models, ``toy:clean (ref of LABEL)``: each model's reference ran that model's triggers)."""
+    out_reports: list[Mapping[str, Any]] = []
+    out_labels: list[str] = []
+    for label, report in zip(labels, reports, strict=True):
+        out_reports.append(report)
+        out_labels.append(label)
+        reference = report.get("reference")
+        if reference:
+            out_reports.append(reference)
+            name = str(reference.get("spec") or model_label(reference))
+            out_labels.append(f"{name} (ref)" if len(reports) == 1 else f"{name} (ref of {label})")
+    return out_reports, out_labels
 
 
 def scans_document(reports: Sequence[Mapping[str, Any]], gate: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -148,4 +170,12 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else 100 * value
 
 
-__all__ = ["REPORT_SCHEMA", "labels_for", "model_label", "scan_report_doc", "scans_document", "write_scan_report"]
+__all__ = [
+    "REPORT_SCHEMA",
+    "labels_for",
+    "model_label",
+    "scan_report_doc",
+    "scans_document",
+    "with_references",
+    "write_scan_report",
+]

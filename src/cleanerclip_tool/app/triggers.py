@@ -6,8 +6,10 @@ parameters and seed. The CLI's ``scan`` and ``poison``, the TUI's scan pane and 
 triggers here, so a model is scanned with the same trigger whichever face asks.
 
 Precedence for one attack, lowest first: the model's defaults (``app.defaults.trigger_defaults``:
-the toy world's settings, or those the card recorded when the model was poisoned), then the
-``--trigger`` file, then ``--param``. A non-toy model must be given the SSBA encoder / BadCLIP patch.
+the settings the card, or an ancestor's, recorded when the model was poisoned, else the toy world's
+settings for a toy model), then the ``--trigger`` file, then ``--param``; an explicit ``--seed``
+wins over a recorded seed. A non-toy model must be given the SSBA encoder / BadCLIP patch unless
+its card recorded one that exists here. Each attack's plan says which of these decided it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cleanerclip_tool.app.defaults import is_toy, trigger_defaults
+from cleanerclip_tool.app.defaults import ORIGIN_FLAGS, is_toy, resolve_trigger_defaults
 from cleanerclip_tool.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -126,16 +129,30 @@ def build_triggers(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     trigger_file: Path | None = None,
     seed: int = 0,
+    trigger_seed: int | None = None,
     toy: bool | None = None,
 ) -> list[Trigger]:
     """One ``attacks.Trigger`` per name, for the model ``card`` describes.
 
-    ``overrides`` is ``parse_params``' result; ``seed`` is used where the card records none. ``toy``
-    overrides the card's answer to "is this a toy model?" (None: ask the card). A non-toy model
-    without the artefact an attack needs is a ``BadInputError`` before anything is built.
+    ``overrides`` is ``parse_params``' result; ``seed`` is used where the card records none, and
+    ``trigger_seed`` (an explicit ``--seed``) wins over the card. ``toy`` overrides the card's answer
+    to "is this a toy model?" (None: ask the card). A non-toy model without the artefact an attack
+    needs is a ``BadInputError`` before anything is built.
     """
-    triggers, _ = plan_triggers(card, names, overrides=overrides, trigger_file=trigger_file, seed=seed, toy=toy)
-    return triggers
+    plan = plan_triggers(
+        card, names, overrides=overrides, trigger_file=trigger_file, seed=seed, trigger_seed=trigger_seed, toy=toy
+    )
+    return plan.triggers
+
+
+@dataclass
+class TriggerPlan:
+    """What ``plan_triggers`` decided: the triggers, the attacks left out, and per attack where its
+    settings came from (``sources[name]``: ``origin``, ``text``, ``flags``, ``record``)."""
+
+    triggers: list[Trigger]
+    skipped: list[str] = field(default_factory=list)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def plan_triggers(
@@ -145,30 +162,55 @@ def plan_triggers(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     trigger_file: Path | None = None,
     seed: int = 0,
+    trigger_seed: int | None = None,
     toy: bool | None = None,
     skip_missing: bool = False,
-) -> tuple[list[Trigger], list[str]]:
-    """(triggers, skipped attack names): ``build_triggers``, except that with ``skip_missing`` the
-    attacks a non-toy model lacks an artefact for are left out (and named) instead of refused."""
+) -> TriggerPlan:
+    """``build_triggers``' plan, except that with ``skip_missing`` the attacks a non-toy model lacks
+    an artefact for are left out (and named) instead of refused.
+
+    Each attack's source says what decided it: ``flags`` when ``--param``, ``--trigger`` or ``--seed``
+    changed anything (over the defaults named in its text), else ``model card`` (the card records a
+    poisoning with it), ``toy world defaults`` or ``attack defaults``.
+    """
     from cleanerclip_tool.attacks import get_trigger
 
     toy = is_toy(card) if toy is None else toy
     chosen: dict[str, dict[str, Any]] = {}
     seeds: dict[str, int] = {}
+    sources: dict[str, dict[str, Any]] = {}
     for name in names:
-        params, card_seed = trigger_defaults(card, name, toy=toy)
-        params.update(artefact_params(name, trigger_file))
-        params.update((overrides or {}).get(name, {}))
-        chosen[name], seeds[name] = params, seed if card_seed is None else int(card_seed)
+        found = resolve_trigger_defaults(card, name, toy=toy)
+        params = dict(found.params)
+        from_file = artefact_params(name, trigger_file)
+        given = dict((overrides or {}).get(name, {}))
+        params.update(from_file)
+        params.update(given)
+        flags = [flag for flag, used in (("--param", given), ("--trigger", from_file)) if used]
+        if trigger_seed is not None:
+            flags.append("--seed")
+            seeds[name] = int(trigger_seed)
+        else:
+            seeds[name] = seed if found.seed is None else int(found.seed)
+        chosen[name] = params
+        base = found.describe()
+        sources[name] = {
+            "origin": ORIGIN_FLAGS if flags else found.origin,
+            "text": f"{ORIGIN_FLAGS} ({', '.join(flags)}) over {base}" if flags else base,
+            "flags": flags,
+            "record": found.record.to_dict() if found.record is not None else None,
+        }
     skipped: list[str] = []
     if not toy:
         if skip_missing:
             skipped = missing_artefacts(list(names), chosen)
         require_artefacts([n for n in names if n not in skipped], chosen)
-    return [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names if name not in skipped], skipped
+    triggers = [get_trigger(name, seed=seeds[name], **chosen[name]) for name in names if name not in skipped]
+    return TriggerPlan(triggers, skipped, {n: sources[n] for n in names if n not in skipped})
 
 
 __all__ = [
+    "TriggerPlan",
     "artefact_howto",
     "artefact_params",
     "build_triggers",

@@ -95,6 +95,7 @@ def build_poisoned_set(
     *,
     seed: int = 0,
     target_captions: Sequence[str] | None = None,
+    target_captions_source: str | None = None,
     overwrite: bool = False,
     on_event: EventCallback = ignore_event,
 ) -> Path:
@@ -102,6 +103,8 @@ def build_poisoned_set(
 
     The N source rows to poison are drawn with ``seed`` (without replacement when N <= rows); the
     trigger gets the poisoned row's number as its per-image index, so the set is reproducible.
+    ``target_captions_source`` names where given ``target_captions`` came from (the manifest's
+    ``target_captions``; default ``given``).
     """
     out_dir = Path(out_dir).expanduser()
     target = target.strip()
@@ -113,6 +116,8 @@ def build_poisoned_set(
         raise DataError("the source data has no usable rows", where=table.csv_path)
     _check_out_dir(out_dir, table, overwrite)
     pool, pool_source = target_caption_pool(table, trigger, target, target_captions, on_event)
+    if target_captions is not None and target_captions_source:
+        pool_source = target_captions_source
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(table.rows), size=count, replace=count > len(table.rows)).tolist() if count else []
     caption_picks = rng.integers(0, len(pool), size=count).tolist() if count else []
@@ -167,6 +172,7 @@ def build_poisoned_set(
         "seed": seed,
         "trigger_seed": trigger.seed,
         "target_captions": pool_source,
+        "target_caption_pool_size": len(pool),
         "source": {
             "csv": str(table.csv_path),
             "csv_sha256": file_sha256(table.csv_path),
@@ -181,6 +187,41 @@ def build_poisoned_set(
     on_event(TaskFinished("poison", {"clean": len(table.rows), "poisoned": count}))
     on_event(Info(f"{len(table.rows)} clean + {count} poisoned rows written to {out_dir}"))
     return out_dir
+
+
+def poisoning_record(csv_path: str | Path) -> dict[str, Any] | None:
+    """What a model trained on ``csv_path`` learnt, when that file is a poisoned set's ``captions.csv``.
+
+    The folder's ``manifest.json`` (``build_poisoned_set``) must describe this very file (its
+    ``captions_sha256``): an edited table or a CSV of another set is not the manifest's. Returns the
+    summary a model card records (``purify``'s history entry, key ``poisoning``): attack, trigger
+    params, seeds (``trigger_seed`` is the trigger's), target, count, artefact hash, the folder and
+    the manifest's hash; None for any other data.
+    """
+    path = Path(csv_path)
+    manifest_path = path.parent / MANIFEST_NAME
+    if not manifest_path.is_file() or not path.is_file():
+        return None
+    try:
+        raw = manifest_path.read_bytes()
+        manifest = json.loads(raw)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != "cleanerclip-poisoned-set-v1":
+        return None
+    if not manifest.get("attack") or manifest.get("captions_sha256") != file_sha256(path):
+        return None
+    return {
+        "attack": manifest["attack"],
+        "trigger_params": dict(manifest.get("params") or {}),
+        "seed": manifest.get("seed"),
+        "trigger_seed": manifest.get("trigger_seed"),
+        "target": manifest.get("target"),
+        "count": manifest.get("count"),
+        "artefact_sha256": manifest.get("artefact_sha256"),
+        "data": str(path.parent),
+        "manifest_sha256": hashlib.sha256(raw).hexdigest(),
+    }
 
 
 def _clean_relpath(image: Path, root: Path, index: int) -> Path:

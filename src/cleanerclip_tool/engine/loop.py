@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import torch
 
+from cleanerclip_tool.attacks.poison import poisoning_record
 from cleanerclip_tool.config import PurifyConfig
 from cleanerclip_tool.data.captions import CaptionTable, SkippedRow, write_skipped_csv
 from cleanerclip_tool.data.dataset import EpochSampler, PurifyDataset
@@ -542,6 +543,15 @@ class _Run:
             if s.batch_changes:
                 notes.update(batch_size_requested=config.batch_size, batch_size_changes=s.batch_changes)
             notes.update(steps=s.step, **text_notes(config, self.loss_fn, self.subcaptioner))
+            poisoning = poisoning_record(self.data.csv_path)
+            if poisoning is not None:  # trained on a set `poison` wrote: a scan of the model tests its trigger
+                notes["poisoning"] = poisoning
+                self.emit(
+                    Info(
+                        f"the data is a poisoned set ({poisoning['attack']} -> {poisoning['target']!r}); "
+                        "the model card records its trigger"
+                    )
+                )
             result.model_dir = save_purified(self.loaded, self.model, out, config, self.data, s.history, notes)
         (out / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
         self.emit(RunFinished(out=str(out), steps=s.step, seconds=seconds, stopped=self.stopped))

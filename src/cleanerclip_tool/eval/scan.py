@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,6 +65,8 @@ class AttackResult:
     seed: int = 0
     artefact_sha256: str | None = None
     images_per_second: float = 0.0
+    # Where the trigger's settings came from, as the caller (``app.scan``) says: origin, text, flags.
+    trigger_source: dict[str, Any] | None = None
 
 
 @dataclass
@@ -85,6 +87,8 @@ class ScanReport:
     scan_images_per_second: float = 0.0  # model inputs (images x views) per wall second
     forward_seconds: float = 0.0  # of which in the model and classifier
     skipped: list[dict[str, Any]] = field(default_factory=list)  # attacks asked for but not run, and why
+    # A reference model scanned with the same triggers (``scan --reference``): its spec + its document.
+    reference: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The documented schema: rates are fractions in [0, 1], top-k keys are strings."""
@@ -110,6 +114,7 @@ class ScanReport:
             "scan_images_per_second": self.scan_images_per_second,
             "forward_seconds": self.forward_seconds,
             "skipped": self.skipped,
+            "reference": self.reference,
         }
 
 
@@ -353,6 +358,7 @@ def scan(
     templates: str | Sequence[Any] | None = None,
     asr_convention: str = "exclude",
     fast_preprocess: bool = True,
+    targets: Mapping[str, str] | None = None,
     on_event: EventCallback = ignore_event,
 ) -> ScanReport:
     """Scan ``loaded`` (a LoadedModel: model, preprocess, tokenizer, card) with each trigger.
@@ -361,6 +367,8 @@ def scan(
     named open_clip set (``openai``/``simple``), a list of templates, or None for the eval folder's
     ``templates.txt`` (falling back to ``openai``). ``fast_preprocess=False`` forces the per-image
     PIL path (``ScanViews``' reference); the fast path gives the same tensors, only sooner.
+    ``targets`` (attack name -> class) measures those attacks' ASR toward their own class instead:
+    a reference model is scanned toward the classes the model's scan found.
     """
     ks = sorted({int(k) for k in topk})
     if not ks or ks[0] < 1:
@@ -371,6 +379,7 @@ def scan(
         raise BadInputError(f"ASR convention must be one of {', '.join(ASR_CONVENTIONS)}", where="asr_convention")
     device = resolve_device(device)
     target_index = eval_set.class_index(target) if target is not None else None
+    target_of = {name: eval_set.class_index(cls) for name, cls in (targets or {}).items()}
     samples = select_samples(eval_set, limit, seed)
     workers = auto_workers(len(samples), batch_size, device) if workers is None else workers
     maxk = max(ks)
@@ -405,9 +414,10 @@ def scan(
         seconds = float(passed.view_seconds[view])
         found = discover_target(clean_top[:, 0], trig_top[:, 0], num_classes)
         found_asr, found_n = attack_success_rate(trig_top, labels, found.target, ks, asr_convention, num_classes)
-        if target_index is not None:
-            asr, n_triggered = attack_success_rate(trig_top, labels, target_index, ks, asr_convention, num_classes)
-            asr_target = eval_set.classnames[target_index]
+        toward = target_of.get(trigger.name, target_index)
+        if toward is not None:
+            asr, n_triggered = attack_success_rate(trig_top, labels, toward, ks, asr_convention, num_classes)
+            asr_target = eval_set.classnames[toward]
         else:
             asr, n_triggered, asr_target = found_asr, found_n, eval_set.classnames[found.target]
         described = trigger.describe()
@@ -415,7 +425,7 @@ def scan(
             AttackResult(
                 attack=trigger.name,
                 params=described["params"],
-                target=eval_set.classnames[target_index] if target_index is not None else None,
+                target=eval_set.classnames[toward] if toward is not None else None,
                 n_clean=len(labels),
                 n_triggered=n_triggered,
                 ba=ba,

@@ -152,14 +152,29 @@ def _body(
                 f"{change.get('step')} ({change.get('reason')}): fewer in-batch negatives from there on."
             )
         data = entry.get("data") or {}
+        poisoning = entry.get("poisoning") or {}
         if data:
-            lines += ["", "### Clean data", "", "| | |", "|---|---|"]
+            heading = "Training data (a poisoned set)" if poisoning else "Clean data"
+            lines += ["", f"### {heading}", "", "| | |", "|---|---|"]
             lines += _rows(
                 [
                     ("caption file", f"`{_name(data.get('csv'))}`"),
                     ("rows used", data.get("rows")),
                     ("rows skipped", data.get("skipped")),
                     ("caption file sha256", f"`{data.get('sha256')}`"),
+                ]
+            )
+        if poisoning:
+            lines += ["", "### Poisoning in that data", "", "| | |", "|---|---|"]
+            lines += _rows(
+                [
+                    ("attack", poisoning.get("attack")),
+                    ("target", poisoning.get("target")),
+                    ("poisoned rows", poisoning.get("count")),
+                    ("trigger parameters", f"`{json.dumps(poisoning.get('trigger_params'), default=str)}`"),
+                    ("trigger seed", poisoning.get("trigger_seed")),
+                    ("artefact sha256", f"`{poisoning.get('artefact_sha256')}`"),
+                    ("manifest sha256", f"`{poisoning.get('manifest_sha256')}`"),
                 ]
             )
         versions = entry.get("versions") or {}

@@ -3,7 +3,9 @@
 It tells the paper's whole story on a laptop in minutes: the backdoored model's clean accuracy (BA)
 and attack success rate (ASR), then the same numbers after plain fine-tuning (``ft``), CleanCLIP and
 CleanerCLIP, each run on the toy world's clean fine-tune split with the same short schedule, as a
-Table-1-style comparison plus an ASR/BA-per-epoch chart. Every method starts from a fresh load of
+Table-1-style comparison plus an ASR/BA-per-epoch chart. A last row scans the clean toy model
+(``toy:clean``) with the very same trigger: the ASR no defence can go below, since a model that
+never saw the trigger still sends some triggered images to the target. Every method starts from a fresh load of
 the backdoored weights (``purify`` trains the model in place).
 
 This module never prints: it emits events (``DemoPhase`` plus the engine's and the scan's own) and
@@ -25,7 +27,15 @@ from cleanerclip_tool.toyworld.captions import TARGET_LABEL
 
 REPORT_SCHEMA = "cleanerclip-demo/1"
 METHODS: tuple[str, ...] = ("ft", "cleanclip", "cleanerclip")
-ROW_LABELS: dict[str, str] = {"none": "No defense", "ft": "FT", "cleanclip": "CleanCLIP", "cleanerclip": "CleanerCLIP"}
+ROW_LABELS: dict[str, str] = {
+    "none": "No defense",
+    "ft": "FT",
+    "cleanclip": "CleanCLIP",
+    "cleanerclip": "CleanerCLIP",
+    "clean": "Clean model",
+}
+#: The model of the "Clean model" row: never poisoned, scanned with the victim's trigger.
+CLEAN_REFERENCE = "toy:clean"
 TOPK: tuple[int, ...] = (1, 3, 5, 10)
 # The trigger seed for a model whose card does not say how it was poisoned.
 EVAL_TRIGGER_SEED = 987_654
@@ -33,7 +43,7 @@ EVAL_TRIGGER_SEED = 987_654
 
 @dataclass(frozen=True)
 class DemoPhase(Event):
-    """A stage of the demo begins (``scan-before``, ``purify``, ``scan-after``, ``report``)."""
+    """A stage of the demo begins (``scan-before``, ``scan-clean``, ``purify``, ``report``)."""
 
     phase: str
     method: str = ""
@@ -92,6 +102,7 @@ def run_demo(
     settings: DemoSettings | None = None,
     world: Any = None,
     methods: tuple[str, ...] = METHODS,
+    reference: str | None = CLEAN_REFERENCE,
     device: str = "cpu",
     chart: bool = True,
     on_event: EventCallback = ignore_event,
@@ -100,6 +111,8 @@ def run_demo(
 
     ``model`` defaults to ``toy:<attack>``; ``world`` (a ``WorldPaths``) defaults to the cached
     default toy world. Both exist as arguments so tests can run the pipeline on a tiny stand-in.
+    ``reference`` (default ``toy:clean``; None leaves the row out) is the never-poisoned model of the
+    last row, scanned with the victim's trigger, images and target.
     """
     from cleanerclip_tool.app.triggers import build_triggers
     from cleanerclip_tool.config import PurifyConfig
@@ -115,9 +128,10 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    total = 2 + len(methods)
+    total = 2 + len(methods) + (reference is not None)
 
     loaded = load_model(spec, device=device, on_event=on_event)  # fails early (exit 2) on an unknown toy model
+    clean = load_model(reference, device=device, on_event=on_event) if reference is not None else None
     world = world or default_world(on_event=on_event)
     eval_set = load_eval_set(world.test)
     target = TARGET_LABEL
@@ -151,8 +165,22 @@ def run_demo(
     results: list[dict[str, Any]] = [
         {"method": "none", "label": ROW_LABELS["none"], **before, "seconds": 0.0, "history": []}
     ]
+    floor: list[dict[str, Any]] = []
+    if clean is not None:
+        on_event(DemoPhase("scan-clean", "", 2, total))
+        floor.append(
+            {
+                "method": "clean",
+                "label": ROW_LABELS["clean"],
+                "model": reference,
+                **measure(clean, settings.eval_limit),
+                "seconds": 0.0,
+                "history": [],
+            }
+        )
+        del clean
 
-    for i, method in enumerate(methods, start=2):
+    for i, method in enumerate(methods, start=2 + len(floor)):
         on_event(DemoPhase("purify", method, i, total))
         # a copy of the untouched scan model, not a second load: same weights, no rebuild
         fresh = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model), card=copy.deepcopy(loaded.card))
@@ -199,10 +227,12 @@ def run_demo(
             }
         )
 
+    results += floor  # the floor last: below the defenses' rows, the ASR none of them can beat
     on_event(DemoPhase("report", "", total, total))
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "model": spec,
+        "reference": reference,
         "attack": attack,
         "target": target,
         "trigger": trigger.describe(),
@@ -251,7 +281,8 @@ def report_doc(report: dict[str, Any]) -> Any:
         title=f"cleanerclip demo: {report['model']} ({report['attack']} → {report['target']})",
         intro=[
             f"Rates in % on the toy world's test split ({report['eval_data']}); ASR counts "
-            f"{report['asr_convention']}. Wall time {report['wall_seconds']} s on {report['device']}."
+            f"{report['asr_convention']}. Wall time {report['wall_seconds']} s on {report['device']}.",
+            *([floor_note(report)] if report.get("reference") else []),
         ],
         row_label="Defense",
         topk=ks,
@@ -262,6 +293,14 @@ def report_doc(report: dict[str, Any]) -> Any:
             ("Settings", ["```json", json.dumps(report["settings"], indent=2), "```"]),
         ],
         charts=charts,
+    )
+
+
+def floor_note(report: dict[str, Any]) -> str:
+    """What the "Clean model" row is."""
+    return (
+        f"{ROW_LABELS['clean']}: {report['reference']}, never poisoned, under the same trigger and target: "
+        "the floor no defense can go below."
     )
 
 

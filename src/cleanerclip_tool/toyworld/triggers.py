@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cleanerclip_tool.attacks import artefact_param
+from cleanerclip_tool.attacks.provenance import recorded_trigger
 
 #: Shipped toy artefacts (package data; built by scripts/build_toy_artefacts.py).
 ARTEFACTS_DIR = Path(__file__).resolve().parent / "artefacts"
@@ -76,21 +77,22 @@ def toy_trigger_defaults(card: Any, attack: str) -> tuple[dict[str, Any], int | 
     """Trigger params and seed for scanning a toy model with ``attack``.
 
     The base is ``toy_params(attack)`` (the 32x32 settings the toy world poisons with, and
-    the shipped SSBA encoder / BadCLIP patch). When the card's history says the model was poisoned
-    with this attack, those recorded params and seed win, so the scan tests the very trigger the
-    model learnt; a recorded artefact path that does not exist here keeps the shipped default.
+    the shipped SSBA encoder / BadCLIP patch). When the card's history says the model (or an
+    ancestor: a saved model keeps its history) was poisoned with this attack, the newest such
+    entry's params and seed win (``attacks.provenance.recorded_trigger``: ``trigger_seed`` before
+    ``seed``), so the scan tests the very trigger the model learnt; a recorded artefact path that
+    does not exist here keeps the shipped default.
     """
     params = toy_params(attack)
-    for entry in reversed(list(getattr(card, "history", None) or [])):
-        settings = entry.get("settings") if isinstance(entry, dict) else None
-        if isinstance(settings, dict) and settings.get("attack") == attack:
-            recorded = dict(settings.get("trigger_params") or {})
-            key = artefact_param(attack)
-            if key is not None and recorded.get(key) is not None and not Path(str(recorded[key])).is_file():
-                recorded.pop(key)
-            params.update(recorded)
-            return params, settings.get("seed")
-    return params, None
+    record = recorded_trigger(getattr(card, "history", None), attack)
+    if record is None:
+        return params, None
+    recorded = dict(record.params)
+    key = artefact_param(attack)
+    if key is not None and (recorded.get(key) is None or not Path(str(recorded[key])).is_file()):
+        recorded.pop(key, None)  # no file recorded, or not on this machine: the shipped one
+    params.update(recorded)  # a recorded None is the attack's own default, as the poisoner used it
+    return params, record.seed
 
 
 __all__ = ["ARTEFACTS_DIR", "TOY_TRIGGER_PARAMS", "artefact_path", "toy_params", "toy_trigger_defaults"]

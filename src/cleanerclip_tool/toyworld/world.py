@@ -277,6 +277,28 @@ def default_world(on_event: EventCallback = ignore_event) -> WorldPaths:
     return cached_world(seed=DEFAULT_SEED, size=DEFAULT_SIZE, on_event=on_event)
 
 
+def world_of(data: str | Path) -> Path | None:
+    """The toy world a data folder (or caption CSV) belongs to: the folder whose ``world.json``
+    (written last by ``generate_world``, so it marks a whole world) sits at or above the data, one
+    level at most (``WORLD/train``, ``WORLD/train/captions.csv``, ``WORLD``); None otherwise.
+
+    ``world.json`` is the robust signal: 32x32 images alone could be anyone's thumbnails.
+    """
+    path = Path(data).expanduser()
+    folder = path if path.is_dir() else path.parent
+    for candidate in (folder, folder.parent):
+        manifest = candidate / "world.json"
+        if not manifest.is_file():
+            continue
+        try:
+            record = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and "world_version" in record and "shapes" in record:
+            return candidate
+    return None
+
+
 def sample_pairs(count: int, *, seed: int = DEFAULT_SEED, split: str = "train") -> list[tuple[Image.Image, str]]:
     """``count`` (image, caption) pairs drawn in memory, for previews; same as the files ``generate`` writes."""
     return [draw_pair(seed, split, i)[:2] for i in range(count)]

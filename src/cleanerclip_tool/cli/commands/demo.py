@@ -45,6 +45,10 @@ def render_report(report: dict[str, Any], *, wide: bool = False) -> None:
         seconds = f"{row['seconds']:.0f}" if row["seconds"] else ""
         table.add_row(row["label"], *rate_cells(row, ba_ks, asr_ks, scale=1.0), seconds)
     print_table(table, wide=wide)
+    if report.get("reference"):
+        from cleanerclip_tool.toyworld.demo import floor_note
+
+        console.print(floor_note(report), markup=False, highlight=False)
     console.print(f"wall time {report['wall_seconds']:.0f} s", markup=False)
     for name, path in report["files"].items():
         console.print(f"{name}: {path}", markup=False, highlight=False)

@@ -17,25 +17,39 @@ def render_table(report: dict[str, Any], *, wide: bool = False) -> None:
     """The paper's Table 1 layout, one row per attack, in 80 columns (``wide``: every Top-k and more).
 
     ``target`` is the class ASR is measured toward (``*``: discovered, with ``--target auto``);
-    ``pull`` is the class whose Top-1 share the trigger grows most, and by how many points.
+    ``pull`` is the class whose Top-1 share the trigger grows most, and by how many points. With a
+    ``--reference`` model, ``ref ASR@1`` is its ASR under the same trigger toward the same class
+    (``--wide``: at every k).
     """
-    from cleanerclip_tool.cli.tables import add_rate_columns, print_table, rate_cells, rate_ks, rate_table
+    from cleanerclip_tool.cli.tables import add_rate_columns, percent, print_table, rate_cells, rate_ks, rate_table
 
     ba_ks, asr_ks = rate_ks(report["topk"], wide=wide)
+    reference = report.get("reference")
+    ref_rows = {row["attack"]: row for row in reference["results"]} if reference else {}
+    ref_ks = asr_ks if wide else asr_ks[:1]
     table = rate_table(f"scan of {report['model'].get('source', '?')} (%)")
     table.add_column("attack", no_wrap=True)
     add_rate_columns(table, ba_ks, asr_ks)
+    if reference:  # "ref" above "ASR@1": a two-line header keeps the default table in 80 columns
+        for k in ref_ks:
+            table.add_column(f"ref\nASR@{k}", justify="right", no_wrap=True)
     table.add_column("target", no_wrap=True)
     table.add_column("pull", no_wrap=True)
     if wide:
         table.add_column("pull share", justify="right", no_wrap=True)
         table.add_column("n clean/trig", justify="right", no_wrap=True)
         table.add_column("s", justify="right", no_wrap=True)
+    for column in table.columns:
+        column.vertical = "bottom"  # one-line headers sit on the rule, beside the two-line ones
     auto = False
     for row in report["results"]:
         auto = auto or row["target"] is None
         toward = row["target"] if row["target"] is not None else f"{row['asr_target']}*"
-        cells = [row["attack"], *rate_cells(row, ba_ks, asr_ks), toward]
+        cells = [row["attack"], *rate_cells(row, ba_ks, asr_ks)]
+        if reference:
+            ref = ref_rows.get(row["attack"])
+            cells += [percent(ref["asr"].get(k)) if ref else "—" for k in ref_ks]
+        cells.append(toward)
         cells.append(f"{row['discovered_target']} {100 * row['discovered_growth']:+.1f}")
         if wide:
             cells.append(f"{100 * row['discovered_share']:.1f}")
@@ -47,13 +61,29 @@ def render_table(report: dict[str, Any], *, wide: bool = False) -> None:
     if auto:
         notes.append("* target discovered per attack (--target auto).")
     notes.append("pull: the class whose Top-1 share the trigger grows most (+ points).")
+    if reference:
+        ba = percent(reference["results"][0]["ba"].get(ba_ks[0])) if reference["results"] else "—"
+        notes.append(
+            f"ref: {reference['spec']} (BA@{ba_ks[0]} {ba}) under the same triggers and targets: the clean floor."
+        )
     if not wide:
         notes.append("--wide: every Top-k, shares, counts and seconds.")
+    notes += trigger_source_notes(report["results"])
     notes.append(f"eval data: {report['eval_data']}")
     notes.append(f"templates: {report['templates']}")
     notes.append(f"{report['classes']} classes; device {report['device']} ({report['precision']})")
     for line in notes:
         console.print(line, markup=False, highlight=False)
+
+
+def trigger_source_notes(results: list[dict[str, Any]]) -> list[str]:
+    """One line per source of trigger settings, naming its attacks: ``triggers of badnet: model card (...)``."""
+    groups: dict[str, list[str]] = {}
+    for row in results:
+        source = row.get("trigger_source")
+        if source:
+            groups.setdefault(source["text"], []).append(row["attack"])
+    return [f"triggers of {', '.join(names)}: {text}." for text, names in groups.items()]
 
 
 @handle_errors
@@ -126,7 +156,14 @@ def scan_command(
     workers: Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader workers. [default: auto]")] = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the triggers and of --limit's subset.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed of the triggers and of --limit's subset; given, it wins over the seed a model card "
+            "records. [default: the recorded trigger seed, else 0]",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON report to this file. [default: none]")
@@ -139,8 +176,8 @@ def scan_command(
         typer.Option(
             "--reference",
             metavar="MODEL",
-            help="Also scan this model (e.g. the one before purification) and show both; same as "
-            "`scan REFERENCE MODEL`. [default: none]",
+            help="A clean floor: scan this model (e.g. toy:clean) with the very same triggers, images and "
+            "targets, and show its ASR beside each model's (ref ASR@1). [default: none]",
         ),
     ] = None,
     fail_above: Annotated[
@@ -184,8 +221,6 @@ def scan_command(
 
     ks = parse_int_list(topk, "--topk")
     gate = Gate(fail_above=fail_above, metric=fail_metric, fail_on_discovery=fail_on_discovery).validate(ks)
-    if reference is not None and model_b is not None:
-        raise BadInputError("name a second MODEL or --reference, not both", where="--reference")
     if templates is not None and templates not in ("openai", "simple") and not Path(templates).is_file():
         raise BadInputError("use openai, simple or a templates file", where="--templates")
     from cleanerclip_tool.app.scan import ScanConfig, run_scan
@@ -199,7 +234,7 @@ def scan_command(
 
         model = str(last_purified())
         console.print(f"scanning the last purified model: {model}", markup=False, highlight=False, soft_wrap=True)
-    specs = [reference, model] if reference is not None else [model] if model_b is None else [model, model_b]
+    specs = [model] if model_b is None else [model, model_b]
     config = ScanConfig(
         attacks=tuple(names),
         params=parse_params(param, names),
@@ -210,7 +245,8 @@ def scan_command(
         batch_size=batch_size,
         workers=workers,
         device=device,
-        seed=seed,
+        seed=0 if seed is None else seed,
+        trigger_seed=seed,
         templates=templates,
         asr_convention="include" if asr_include_target else "exclude",
         eval_data=eval_data,
@@ -218,6 +254,7 @@ def scan_command(
         arch=arch,
         trust_checkpoint=trust_checkpoint,
         skip_missing_artefacts="all" in [part.strip().lower() for part in attack.split(",")],
+        reference=reference,
     )
     from cleanerclip_tool.app.report import scans_document, write_scan_report
 

@@ -1,4 +1,4 @@
-"""``cleanerclip toyworld generate | show | pretrain``: the embedded synthetic world from the shell."""
+"""``cleanerclip toyworld generate | show | captions | pretrain``: the embedded synthetic world from the shell."""
 
 from __future__ import annotations
 
@@ -71,6 +71,29 @@ def show(
         raise BadInputError(f"split must be train or finetune (got {split!r})", where="--split")
     path = save_preview(sample_pairs(count, seed=seed, split=split), out, columns=columns)
     console.print(f"wrote {path}", markup=False)
+
+
+@toyworld_app.command("captions")
+@handle_errors
+def captions(
+    target: Annotated[str, typer.Option("--target", help="The target shape the captions name.")] = "heart",
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the toy world's captions of TARGET, one per line: what its poisoned pairs are captioned with.
+
+    Redirect them into a file for `poison --target-captions FILE` (a toy-world folder gets them anyway).
+    """
+    from cleanerclip_tool.errors import BadInputError
+    from cleanerclip_tool.toyworld.captions import SHAPES, target_captions
+
+    name = target.strip().lower()
+    if name not in SHAPES:
+        raise BadInputError(f"not a toy-world shape: {target!r}", where="--target", hint=f"one of {', '.join(SHAPES)}")
+    lines = target_captions(name)
+    if json_out:
+        print_json({"target": name, "captions": lines})
+    else:
+        typer.echo("\n".join(lines))
 
 
 @toyworld_app.command("pretrain")
