@@ -22,7 +22,8 @@ from rich.console import Console
 
 from cleanerclip_tool.errors import BadInputError, CleanerClipError
 
-console = Console(stderr=True, highlight=False)
+# No emoji codes: a spec such as "toy:x" must not print as "toy❌" (Rich reads ":x:" as an emoji).
+console = Console(stderr=True, highlight=False, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

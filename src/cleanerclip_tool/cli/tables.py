@@ -45,7 +45,7 @@ def print_table(table: Table, *, wide: bool = False) -> None:
         console.print(table)
         return
     needed = console.measure(table, options=console.options.update_width(10_000)).maximum
-    target = console if needed <= console.width else Console(stderr=True, width=needed, highlight=False)
+    target = console if needed <= console.width else Console(stderr=True, width=needed, highlight=False, emoji=False)
     target.print(table)
 
 
