@@ -139,9 +139,15 @@ def test_cfa_batch_rows_cycle_through_s_alone() -> None:
     assert cfa_batch_rows([], seed=1, epoch=0, index=0, size=3) == []
 
 
-def test_alternate_schedule_trains_cleanclip_and_cfa_in_turn(table, tmp_path: Path, monkeypatch) -> None:
-    """cfa_schedule="alternate": even optimizer steps weigh only CleanCLIP's terms on the loader's
-    batch, odd steps only λ2 · L_CFA on a batch made of the epoch's S alone."""
+@pytest.mark.parametrize(
+    ("schedule", "samples", "cfa_steps"),
+    [("alternate", 16, {1, 3}), ("interleave", 8, {3})],  # 4 steps of 8 rows; S fills 2 batches, then 1
+)
+def test_cfa_only_steps_train_l_cfa_on_s_alone(
+    table, tmp_path: Path, monkeypatch, schedule: str, samples: int, cfa_steps: set[int]
+) -> None:
+    """cfa_schedule="alternate" / "interleave": a CFA step weighs only λ2 · L_CFA, on a batch made of
+    the epoch's S alone; the other steps weigh only CleanCLIP's terms, on the loader's batch."""
     from cleanerclip_tool.engine import step as engine_step
     from cleanerclip_tool.engine.samples import draw_cfa_samples
 
@@ -154,7 +160,7 @@ def test_alternate_schedule_trains_cleanclip_and_cfa_in_turn(table, tmp_path: Pa
 
     monkeypatch.setattr(engine_step, "forward_loss", recording)
     steps: list[StepDone] = []
-    cfg = _config(tmp_path / "alt", "cleanerclip", epochs=1, lambda2=2.0, cfa_schedule="alternate")
+    cfg = _config(tmp_path / schedule, "cleanerclip", epochs=1, samples=samples, lambda2=2.0, cfa_schedule=schedule)
     result = purify(
         tiny_loaded(),
         table,
@@ -163,17 +169,20 @@ def test_alternate_schedule_trains_cleanclip_and_cfa_in_turn(table, tmp_path: Pa
         on_event=lambda e: steps.append(e) if isinstance(e, StepDone) else None,
     )
     assert result.steps == len(steps) == len(calls) == 4
-    s_rows = set(draw_cfa_samples(32, 16, seed=3, epoch=0))
+    s_rows = set(draw_cfa_samples(32, samples, seed=3, epoch=0))
+    cfa_rows: list[int] = []
     for k, (event, (weights, rows)) in enumerate(zip(steps, calls, strict=True)):
         losses = event.losses
         assert set(losses) == {"clip", "inmodal", "cfa", "total"}
-        if k % 2 == 0:  # CleanCLIP's step: L_CFA reported, weighted 0
+        if k not in cfa_steps:  # CleanCLIP's step: L_CFA reported, weighted 0
             assert weights == {"clip": 1.0, "inmodal": 1.0, "cfa": 0.0}
             assert losses["total"] == pytest.approx(losses["clip"] + losses["inmodal"], rel=1e-5)
         else:  # CFA's step: on S alone, the CleanCLIP terms reported, weighted 0
             assert weights == {"clip": 0.0, "inmodal": 0.0, "cfa": 2.0}
             assert set(rows) <= s_rows and len(rows) == len(set(rows)) == 8
             assert losses["total"] == pytest.approx(2.0 * losses["cfa"], rel=1e-5)
+            cfa_rows += rows
+    assert sorted(cfa_rows) == sorted(s_rows)  # one pass over S
     card = json.loads((result.model_dir / "cleanerclip_card.json").read_text())
     entry = next(h for h in reversed(card["history"]) if h.get("action") == "purify")
-    assert (entry["cfa_schedule"], entry["cfa_side"], entry["negative_set"]) == ("alternate", "both", "batch")
+    assert (entry["cfa_schedule"], entry["cfa_side"], entry["negative_set"]) == (schedule, "both", "batch")

@@ -320,18 +320,31 @@ def test_every_reading_keeps_the_empty_set_in_the_graph() -> None:
             assert float(loss.detach()) == 0.0 and img.grad is not None, (name, value)
 
 
-def test_alternate_schedule_takes_turns_and_joint_is_untouched() -> None:
+def test_cfa_schedules_take_turns_and_joint_is_untouched() -> None:
     img, txt, aimg, atxt = _unit(4, 8), _unit(4, 8), _unit(4, 8), _unit(4, 8)
     pos, neg, s = _unit(2, 8), _unit(2, 8), torch.tensor([0, 3])
     scale = torch.tensor(10.0, dtype=torch.float64)
     features = GatheredFeatures(img, txt, scale, aug_image=aimg, aug_text=atxt, positive=pos, negative=neg, cfa_index=s)
 
-    joint = PurifyLoss.from_config(PurifyConfig(lambda2=3.0))
-    assert [joint.phase_at(step) for step in range(4)] == ["joint"] * 4
+    def loss(**config) -> PurifyLoss:
+        return PurifyLoss.from_config(PurifyConfig(lambda2=3.0, **config))
+
+    joint = loss()
+    assert joint.cfa_period(steps_per_epoch=30, cfa_steps=8) == 0
+    assert [joint.phase_at(step, 0) for step in range(4)] == ["joint"] * 4
     assert joint.for_phase("joint") is joint
 
-    alternate = PurifyLoss.from_config(PurifyConfig(lambda2=3.0, cfa_schedule="alternate"))
-    assert [alternate.phase_at(step) for step in range(4)] == ["cleanclip", "cfa", "cleanclip", "cfa"]
+    alternate = loss(cfa_schedule="alternate")
+    period = alternate.cfa_period(steps_per_epoch=30, cfa_steps=8)
+    assert period == 2
+    assert [alternate.phase_at(step, period) for step in range(4)] == ["cleanclip", "cfa", "cleanclip", "cfa"]
+    assert alternate.cfa_period(steps_per_epoch=30, cfa_steps=0) == 0  # no S this epoch: nothing to alternate
+    # interleave: S once per epoch, its 8 steps spread over 30 (every 3rd step; at least every other)
+    interleave = loss(cfa_schedule="interleave")
+    assert interleave.cfa_period(steps_per_epoch=30, cfa_steps=8) == 3
+    assert interleave.cfa_period(steps_per_epoch=30, cfa_steps=20) == 2
+    assert [interleave.phase_at(step, 3) for step in range(6)] == ["cleanclip", "cleanclip", "cfa"] * 2
+
     clean = alternate.for_phase("cleanclip")(features)
     cfa = alternate.for_phase("cfa")(features)
     assert set(clean) == set(cfa) == {"clip", "inmodal", "cfa", "total"}  # every term still reported
@@ -339,4 +352,4 @@ def test_alternate_schedule_takes_turns_and_joint_is_untouched() -> None:
     assert float(cfa["total"]) == pytest.approx(3.0 * float(cfa["cfa"]))
     # Methods without a CFA term have nothing to alternate.
     cleanclip = PurifyLoss.from_config(PurifyConfig(method="cleanclip", cfa_schedule="alternate"))
-    assert cleanclip.phase_at(1) == "joint"
+    assert cleanclip.cfa_period(steps_per_epoch=30, cfa_steps=8) == 0

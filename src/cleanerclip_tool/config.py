@@ -33,7 +33,8 @@ CFA_SIDES: tuple[str, ...] = ("both", "text", "image")  # which tower L_CFA trai
 CFA_T2I: tuple[str, ...] = ("batch_images", "own_negative", "batch_and_own")  # L_T2I's negatives
 CFA_TEMPERATURES: tuple[str, ...] = ("replace", "scale", "scale_divide")  # s/τ, e^t·τ·s, e^t·s/τ
 CFA_FORMS: tuple[str, ...] = ("softmax", "binary")  # InfoNCE, or a logistic (NCE) term per pair
-CFA_SCHEDULES: tuple[str, ...] = ("joint", "alternate")  # one summed loss, or CleanCLIP / CFA steps in turn
+# one summed loss; CleanCLIP and CFA-only steps in turn; or CFA-only steps passing S about once per epoch
+CFA_SCHEDULES: tuple[str, ...] = ("joint", "alternate", "interleave")
 
 #: The config fields that choose a reading of the CFA loss, with their allowed values.
 CFA_READINGS: dict[str, tuple[str, ...]] = {
@@ -68,7 +69,9 @@ class PurifyConfig:
     cfa_t2i: str = "batch_images"  # L_T2I's negatives: other images of the batch, i's own negative, or both
     cfa_temperature: str = "replace"  # logits s/τ; "scale": e^t·τ·s; "scale_divide": e^t·s/τ (e^t: model's)
     cfa_form: str = "softmax"  # InfoNCE over positive + negatives; "binary": -log σ per positive / negative
-    cfa_schedule: str = "joint"  # λ1·L_CleanCLIP + λ2·L_CFA each step; "alternate": the two in turn
+    # λ1·L_CleanCLIP + λ2·L_CFA each step; "alternate": CleanCLIP steps and CFA-only steps on batches
+    # of S in turn; "interleave": CFA-only steps spread over the epoch, passing S about once
+    cfa_schedule: str = "joint"
     clip_weight: float = 1.0  # [CleanCLIP code] weights inside L_CleanCLIP
     inmodal_weight: float = 1.0
     epochs: int = 10

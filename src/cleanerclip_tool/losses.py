@@ -375,17 +375,32 @@ class PurifyLoss(nn.Module):
             raise ValueError(f"unknown method {config.method!r}; known: {', '.join(METHODS)}")
         return cls(METHODS[config.method](config), config)
 
-    def phase_at(self, step: int) -> str:
-        """Which part of the objective optimizer step ``step`` (0-based) trains.
+    def cfa_period(self, steps_per_epoch: int, cfa_steps: int) -> int:
+        """Every how many optimizer steps of an epoch one trains L_CFA alone; 0: none (every step is
+        ``"joint"``). ``cfa_steps`` is how many steps one pass over this epoch's S takes.
 
-        ``"joint"``: the whole weighted sum, every step (``cfa_schedule="joint"``, and any loss without
-        a CFA term). Under ``cfa_schedule="alternate"`` (docs/cfa-study.md, reading C) the steps take
-        turns: ``"cleanclip"`` on even steps, ``"cfa"`` on odd ones, the loop feeding the latter a
-        batch made of the epoch's K samples alone.
+        ``cfa_schedule="joint"``, a loss without a CFA term or an empty S: 0. ``"alternate"``: 2, the
+        steps take turns (docs/cfa-study.md, reading C). ``"interleave"``: the epoch's S passes
+        through L_CFA about once, its steps spread evenly over the epoch (reading F).
         """
-        if self.config.cfa_schedule != "alternate" or "cfa" not in self.weights:
+        schedule = self.config.cfa_schedule
+        if schedule == "joint" or "cfa" not in self.weights or cfa_steps < 1:
+            return 0
+        if schedule == "alternate":
+            return 2
+        if schedule == "interleave":
+            return max(2, steps_per_epoch // cfa_steps)
+        raise ValueError(f"cfa_schedule must be 'joint', 'alternate' or 'interleave', not {schedule!r}")
+
+    @staticmethod
+    def phase_at(step_in_epoch: int, period: int) -> str:
+        """Which part of the objective optimizer step ``step_in_epoch`` (0-based) trains, with
+        ``period`` from ``cfa_period``: ``"joint"`` (the whole weighted sum) when it is 0; otherwise
+        ``"cfa"`` on the last step of each period (the loop feeds it a batch made of S alone) and
+        ``"cleanclip"`` on the others."""
+        if period < 1:
             return "joint"
-        return "cleanclip" if step % 2 == 0 else "cfa"
+        return "cfa" if step_in_epoch % period == period - 1 else "cleanclip"
 
     def for_phase(self, phase: str) -> PurifyLoss:
         """This loss for one phase of ``phase_at``: every term is still computed and reported (and kept

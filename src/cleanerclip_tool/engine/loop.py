@@ -3,8 +3,8 @@
 ``purify`` sets a run up (data, loss, optimizer, resume), calls ``train_epoch`` for each epoch and
 saves the purified model. An epoch draws the CFA samples S, then feeds batches to ``train_step``
 (forward + backward, see engine/step.py) and takes an optimizer step every ``accum_steps``
-batches. Under ``cfa_schedule="alternate"`` the optimizer steps take turns (``PurifyLoss.phase_at``):
-CleanCLIP's terms on the loader's batch, then L_CFA alone on a batch of S (``_Run.cfa_batch``).
+batches. Under ``cfa_schedule="alternate"`` or ``"interleave"`` some optimizer steps train L_CFA
+alone on a batch made of S (``_Run.phase``, ``_Run.cfa_batch``), the others CleanCLIP's terms.
 Printing is the caller's job: everything is reported through ``on_event``; ``stop`` (a
 ``threading.Event``) ends the run cleanly at the next step boundary with a checkpoint.
 """
@@ -12,6 +12,7 @@ Printing is the caller's job: everything is reported through ``on_event``; ``sto
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -317,9 +318,9 @@ class _Run:
             if self.stop is not None and self.stop.is_set() and s.batch_in_epoch % accum == 0:
                 self.stopped = True
                 return "stopped"
-            phase = self.loss_fn.phase_at(s.step)
+            phase, cfa_index = self.phase(tokens)
             if phase == "cfa":
-                batch = self.cfa_batch(tokens, batch)
+                batch = self.cfa_batch(tokens, batch, cfa_index)
             self.check_bad_rows(batch)
             outcome, terms = self.train_step(batch, tokens, phase)
             if outcome == "out_of_memory":
@@ -333,19 +334,28 @@ class _Run:
                 self.optimizer_step(terms, sums)
         return "done"
 
-    def cfa_batch(self, tokens: engine_step.SubcaptionTokens, batch: dict[str, Any]) -> dict[str, Any]:
-        """The alternating schedule's CFA step trains on the K samples alone (docs/cfa-study.md,
-        reading C): the loader's batch is set aside for one made of this epoch's S rows
-        (``cfa_batch_rows``). With no usable S this epoch the loader's batch stays."""
+    def phase(self, tokens: engine_step.SubcaptionTokens) -> tuple[str, int]:
+        """Which part of the objective this step trains (``PurifyLoss.phase_at``: ``"joint"`` unless
+        ``cfa_schedule`` takes CFA-only steps) and, for a ``"cfa"`` step, its batch's index in the
+        epoch's pass over S (docs/cfa-study.md, readings C and F)."""
+        s, accum = self.state, self.config.accum_steps
+        rows_per_step = s.batch_size * self.dist.world_size * accum
+        period = self.loss_fn.cfa_period(self.steps_per_epoch, math.ceil(len(tokens) / rows_per_step))
+        step_in_epoch = s.batch_in_epoch // accum
+        phase = self.loss_fn.phase_at(step_in_epoch, period)
+        return phase, ((step_in_epoch // period) * accum + s.batch_in_epoch % accum if period else 0)
+
+    def cfa_batch(self, tokens: engine_step.SubcaptionTokens, batch: dict[str, Any], index: int) -> dict[str, Any]:
+        """A CFA-only step trains on the K samples alone: the loader's batch is set aside for the
+        ``index``-th batch of this epoch's S rows (``cfa_batch_rows``)."""
         if not tokens:
             return batch
-        s, accum = self.state, self.config.accum_steps
-        cfa_step = (s.batch_in_epoch // accum) // 2  # CFA steps are every other optimizer step
+        s = self.state
         rows = cfa_batch_rows(
             list(tokens),
             seed=self.config.seed,
             epoch=s.epoch,
-            index=cfa_step * accum + s.batch_in_epoch % accum,
+            index=index,
             size=s.batch_size,
             rank=self.dist.rank,
             world_size=self.dist.world_size,

@@ -78,8 +78,9 @@ def purify(
     cfa_schedule: Annotated[
         str | None,
         typer.Option(
-            help="joint (CleanCLIP + CFA every step) or alternate (CleanCLIP steps and CFA-only steps on "
-            f"batches of the K samples take turns). [default: {_D.cfa_schedule}]"
+            help="joint (CleanCLIP + CFA every step), alternate (CleanCLIP steps and CFA-only steps on "
+            "batches of the K samples take turns) or interleave (CFA-only steps spread over the epoch, each "
+            f"sample about once). [default: {_D.cfa_schedule}]"
         ),
     ] = None,
     par_threshold: Annotated[
