@@ -27,6 +27,12 @@ def test_defaults_are_the_papers() -> None:
         ({"method": "magic"}, "method"),
         ({"precision": "fp8"}, "precision"),
         ({"tau_pos": float("nan")}, "tau_pos"),
+        ({"negative_set": "all"}, "negative_set"),
+        ({"cfa_side": "sideways"}, "cfa_side"),
+        ({"cfa_t2i": "texts"}, "cfa_t2i"),
+        ({"cfa_temperature": "hot"}, "cfa_temperature"),
+        ({"cfa_form": "hinge"}, "cfa_form"),
+        ({"cfa_schedule": "often"}, "cfa_schedule"),
     ],
 )
 def test_bad_values_are_named(change: dict, word: str) -> None:
@@ -84,3 +90,28 @@ def test_default_of_reads_the_dataclass() -> None:
     assert default_of("max_bad_rows_in_a_row") == PurifyConfig().max_bad_rows_in_a_row
     with pytest.raises(KeyError):
         default_of("no_such_field")
+
+
+def test_cfa_readings_default_to_the_reconstruction_and_name_their_choices(tmp_path: Path) -> None:
+    from cleanerclip_tool.config import CFA_READINGS, default_of
+
+    # the first value of each reading is the default: docs/cfa-reconstruction.md's equations
+    assert {name: default_of(name) for name in CFA_READINGS} == {name: vals[0] for name, vals in CFA_READINGS.items()}
+    assert PurifyConfig(cfa_side="sideways").problems() == {
+        "cfa_side": "cfa_side must be 'both', 'text' or 'image' (got 'sideways')"
+    }
+    assert PurifyConfig(negative_set="all").problems() == {
+        "negative_set": "negative_set must be 'batch' or 'own' (got 'all')"
+    }
+    path = tmp_path / "reading.toml"
+    path.write_text('[purify]\ncfa_side = "text"\ncfa_t2i = "own_negative"\ncfa_schedule = "alternate"\n')
+    cfg = build_purify_config(path, {"cfa_temperature": "scale"})
+    assert (cfg.cfa_side, cfg.cfa_t2i, cfg.cfa_temperature, cfg.cfa_schedule) == (
+        "text",
+        "own_negative",
+        "scale",
+        "alternate",
+    )
+    assert cfg.cfa_form == "softmax"
+    path.write_text(dump_toml(cfg))
+    assert build_purify_config(path) == cfg

@@ -79,6 +79,9 @@ def test_config_file_and_flag_override(setup, tmp_path: Path) -> None:
         (["--lambda2", "-1"], "lambda2"),
         (["--samples", "1000", "--strict"], "samples K=1000"),
         (["--method", "magic"], "method"),
+        (["--cfa-side", "sideways"], "cfa_side must be 'both', 'text' or 'image'"),
+        (["--cfa-schedule", "often"], "cfa_schedule"),
+        (["--negative-set", "all"], "negative_set"),
     ],
 )
 def test_bad_values_exit_2(setup, tmp_path: Path, extra: list[str], needle: str) -> None:

@@ -36,6 +36,7 @@ def test_defaults_are_valid_and_build_the_config() -> None:
         ("out", "", "required"),
         ("workers", "-1", "workers"),
         ("warmup", "-1", "warmup"),
+        ("cfa_side", "sideways", "cfa_side must be"),
     ],
 )
 def test_bad_values_are_marked_on_their_field(field: str, text: str, needle: str) -> None:
@@ -121,10 +122,10 @@ def test_pilot_tau_zero_marks_field_and_disables_start(tmp_path, monkeypatch) ->
 
 
 def test_form_edits_a_copy_of_its_base_config() -> None:
-    base = PurifyConfig(seed=7, checkpoint_every=3, negative_set="own")
+    base = PurifyConfig(seed=7, checkpoint_every=3, inmodal_weight=0.5)
     errors, config = field_errors(form(epochs="2"), rows=None, base=base)
     assert errors == {}
-    assert (config.seed, config.checkpoint_every, config.negative_set, config.epochs) == (7, 3, "own", 2)
+    assert (config.seed, config.checkpoint_every, config.inmodal_weight, config.epochs) == (7, 3, 0.5, 2)
     # a bad value that has no field on the form is still refused, shown on the first field
     errors, config = field_errors(form(), rows=None, base=PurifyConfig(grad_clip=-1.0))
     assert config is None and "grad_clip" in errors[FIELDS[0].name]
@@ -240,3 +241,12 @@ def test_pilot_picking_par_fills_in_its_recipe(tmp_path, monkeypatch) -> None:
             )
 
     asyncio.run(drive())
+
+
+def test_every_cfa_reading_is_a_choice_on_the_form() -> None:
+    from cleanerclip_tool.config import CFA_READINGS
+
+    on_form = {f.name: f.choices for f in FIELDS}
+    assert {name: on_form.get(name) for name in CFA_READINGS} == CFA_READINGS
+    errors, config = field_errors(form(cfa_schedule="alternate", cfa_side="text"), rows=None)
+    assert errors == {} and (config.cfa_schedule, config.cfa_side) == ("alternate", "text")

@@ -26,6 +26,26 @@ Method = Literal["cleanerclip", "cleanclip", "ft", "par"]
 Precision = Literal["amp", "bf16", "fp32"]
 NegativeSet = Literal["batch", "own"]
 
+# The readings of the CFA loss whose equations the paper lost (docs/cfa-study.md, "Readings"). The
+# first value of each is the default and reproduces docs/cfa-reconstruction.md exactly.
+NEGATIVE_SETS: tuple[str, ...] = ("batch", "own")  # L_I2T's negatives: every row of S in the batch, or i's own
+CFA_SIDES: tuple[str, ...] = ("both", "text", "image")  # which tower L_CFA trains (the other is detached)
+CFA_T2I: tuple[str, ...] = ("batch_images", "own_negative", "batch_and_own")  # L_T2I's negatives
+CFA_TEMPERATURES: tuple[str, ...] = ("replace", "scale", "scale_divide")  # s/τ, e^t·τ·s, e^t·s/τ
+CFA_FORMS: tuple[str, ...] = ("softmax", "binary")  # InfoNCE, or a logistic (NCE) term per pair
+# one summed loss; CleanCLIP and CFA-only steps in turn; or CFA-only steps passing S about once per epoch
+CFA_SCHEDULES: tuple[str, ...] = ("joint", "alternate", "interleave")
+
+#: The config fields that choose a reading of the CFA loss, with their allowed values.
+CFA_READINGS: dict[str, tuple[str, ...]] = {
+    "negative_set": NEGATIVE_SETS,
+    "cfa_side": CFA_SIDES,
+    "cfa_t2i": CFA_T2I,
+    "cfa_temperature": CFA_TEMPERATURES,
+    "cfa_form": CFA_FORMS,
+    "cfa_schedule": CFA_SCHEDULES,
+}
+
 METHODS: tuple[str, ...] = ("cleanerclip", "cleanclip", "ft", "par")
 PRECISIONS: tuple[str, ...] = ("amp", "bf16", "fp32")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -43,6 +63,15 @@ class PurifyConfig:
     tau_pos: float = 0.5  # [reconstructed] τ+ ≥ τ−; the paper's value was lost
     tau_neg: float = 0.3  # [paper] "a τ− of 0.3 yields strong defense performance"
     negative_set: str = "batch"  # [reconstructed] negatives: own sub-caption or all in S
+    # [reconstructed] Readings of the lost CFA equations, each defended in docs/cfa-study.md; the
+    # defaults are the reconstruction of docs/cfa-reconstruction.md.
+    cfa_side: str = "both"  # "text": image features enter L_CFA without gradient; "image": the reverse
+    cfa_t2i: str = "batch_images"  # L_T2I's negatives: other images of the batch, i's own negative, or both
+    cfa_temperature: str = "replace"  # logits s/τ; "scale": e^t·τ·s; "scale_divide": e^t·s/τ (e^t: model's)
+    cfa_form: str = "softmax"  # InfoNCE over positive + negatives; "binary": -log σ per positive / negative
+    # λ1·L_CleanCLIP + λ2·L_CFA each step; "alternate": CleanCLIP steps and CFA-only steps on batches
+    # of S in turn; "interleave": CFA-only steps spread over the epoch, passing S about once
+    cfa_schedule: str = "joint"
     clip_weight: float = 1.0  # [CleanCLIP code] weights inside L_CleanCLIP
     inmodal_weight: float = 1.0
     epochs: int = 10
@@ -97,8 +126,11 @@ class PurifyConfig:
             problems["precision"] = f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})"
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
             problems["device"] = f"device must be auto, cpu, cuda or cuda:N (got {self.device!r})"
-        if self.negative_set not in ("batch", "own"):
-            problems["negative_set"] = f"negative_set must be 'batch' or 'own' (got {self.negative_set!r})"
+        for name, allowed in CFA_READINGS.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                choices = ", ".join(repr(a) for a in allowed[:-1]) + f" or {allowed[-1]!r}"
+                problems[name] = f"{name} must be {choices} (got {value!r})"
         for name in ("tau_pos", "tau_neg", "lr", "par_threshold"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

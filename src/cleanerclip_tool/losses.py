@@ -93,6 +93,49 @@ def par_perturb_loss(
     return -0.5 * (capped(d_img) + capped(d_txt))
 
 
+def _cfa_logits(similarity: Tensor, tau: float, temperature: str, logit_scale: Tensor | None) -> Tensor:
+    """A CFA similarity as a logit, by the ``temperature`` reading (docs/cfa-study.md, reading E).
+
+    ``replace``: s/τ, τ in the place of the model's temperature (the reconstruction); ``scale``:
+    e^t·τ·s, τ weighting the model's own logit; ``scale_divide``: e^t·s/τ, τ dividing it. e^t is the
+    model's learnt logit scale (``logit_scale``, already exponentiated).
+    """
+    if temperature == "replace":
+        return similarity / tau
+    if logit_scale is None:
+        raise ValueError(f"cfa temperature {temperature!r} needs the model's logit scale")
+    if temperature == "scale":
+        return similarity * (logit_scale * tau)
+    if temperature == "scale_divide":
+        return similarity * (logit_scale / tau)
+    raise ValueError(f"temperature must be 'replace', 'scale' or 'scale_divide', not {temperature!r}")
+
+
+def _contrast(positive: Tensor, negatives: Tensor, valid: Tensor | None, form: str) -> Tensor:
+    """One direction of L_CFA from (m, 1) positive and (m, n) negative logits; ``valid`` masks out
+    the negatives a row does not have (None: all valid).
+
+    ``softmax``: -mean_i log e^{pos_i} / (e^{pos_i} + Σ_j e^{neg_ij}) (InfoNCE, the reconstruction).
+    ``binary``: mean_i [-log σ(pos_i) + mean_j -log σ(-neg_ij)], a logistic term per pair
+    (noise-contrastive estimation), the positive pulled and each negative pushed on its own.
+    """
+    if form == "softmax":
+        if valid is not None:
+            negatives = negatives.masked_fill(~valid, float("-inf"))
+        logits = torch.cat([positive, negatives], dim=1)
+        target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+        return F.cross_entropy(logits, target)
+    if form == "binary":
+        pushed = -F.logsigmoid(-negatives)
+        if valid is None:
+            negative_part = pushed.mean(dim=1)
+        else:
+            pushed = pushed.masked_fill(~valid, 0.0)
+            negative_part = pushed.sum(dim=1) / valid.sum(dim=1).clamp(min=1)
+        return (-F.logsigmoid(positive).squeeze(1) + negative_part).mean()
+    raise ValueError(f"form must be 'softmax' or 'binary', not {form!r}")
+
+
 def cfa_loss(
     image_features: Tensor,
     positive_features: Tensor,
@@ -102,42 +145,75 @@ def cfa_loss(
     tau_pos: float,
     tau_neg: float,
     negative_set: str = "batch",
+    side: str = "both",
+    t2i: str = "batch_images",
+    temperature: str = "replace",
+    form: str = "softmax",
+    logit_scale: Tensor | None = None,
 ) -> Tensor:
     """CleanerCLIP's counterfactual alignment loss, L_CFA = (L_I2T + L_T2I) / 2.
 
-    The paper's equations for it were lost; this is the reconstruction documented in
-    docs/cfa-reconstruction.md. For the rows i in S (``cfa_index`` into the batch), u_i = image
-    features, p_i = positive sub-caption, n_j = negative sub-captions:
+    The paper's equations for it were lost; the defaults are the reconstruction documented in
+    docs/cfa-reconstruction.md, and every other value of a keyword is another reading of the same
+    sentences (docs/cfa-study.md). For the rows i in S (``cfa_index`` into the batch), u_i = image
+    features, p_i = positive sub-caption, n_j = negative sub-captions, by default:
 
       L_I2T = -mean_i log e^{s(u_i,p_i)/τ+} / (e^{s(u_i,p_i)/τ+} + Σ_j e^{s(u_i,n_j)/τ−})
       L_T2I = -mean_i log e^{s(p_i,u_i)/τ+} / (e^{s(p_i,u_i)/τ+} + Σ_{k≠i} e^{s(p_i,u_k)/τ−})
 
-    j runs over the negatives of all rows in S (``negative_set="batch"``) or only row i's own
-    (``"own"``); k runs over every other image of the batch. With S empty in this batch the loss
-    is 0 but stays in the graph, so DDP sees the same parameters used on every rank.
+    - ``negative_set``: j runs over the negatives of all rows in S (``"batch"``) or only row i's own
+      (``"own"``);
+    - ``t2i``: L_T2I's negatives are the other images of the batch u_k (``"batch_images"``), the image
+      against its own negative sub-caption s(n_i, u_i) (``"own_negative"``), or both
+      (``"batch_and_own"``);
+    - ``side``: ``"text"`` detaches the image features inside L_CFA (only the text tower learns from
+      it), ``"image"`` detaches the sub-captions' features;
+    - ``temperature``: how τ makes a logit of s (``_cfa_logits``; ``logit_scale`` is the model's e^t);
+    - ``form``: ``"softmax"`` (InfoNCE) or ``"binary"`` (a logistic term per pair, ``_contrast``).
+
+    With S empty in this batch the loss is 0 but stays in the graph, so DDP sees the same parameters
+    used on every rank.
     """
     m = int(cfa_index.numel())
     if m == 0:
         return image_features.sum() * 0.0 + positive_features.sum() * 0.0 + negative_features.sum() * 0.0
+    if side == "text":
+        image_features = image_features.detach()
+    elif side == "image":
+        positive_features, negative_features = positive_features.detach(), negative_features.detach()
+    elif side != "both":
+        raise ValueError(f"side must be 'both', 'text' or 'image', not {side!r}")
+
+    def logits(similarity: Tensor, tau: float) -> Tensor:
+        return _cfa_logits(similarity, tau, temperature, logit_scale)
+
     anchors = image_features[cfa_index]  # (m, d)
-    positive_logit = (anchors * positive_features).sum(-1, keepdim=True) / tau_pos  # (m, 1)
+    positive_logit = logits((anchors * positive_features).sum(-1, keepdim=True), tau_pos)  # (m, 1)
 
     if negative_set == "own":
-        negative_logits = (anchors * negative_features).sum(-1, keepdim=True) / tau_neg  # (m, 1)
+        negative_logits = logits((anchors * negative_features).sum(-1, keepdim=True), tau_neg)  # (m, 1)
     elif negative_set == "batch":
-        negative_logits = anchors @ negative_features.t() / tau_neg  # (m, m)
+        negative_logits = logits(anchors @ negative_features.t(), tau_neg)  # (m, m)
     else:
         raise ValueError(f"negative_set must be 'batch' or 'own', not {negative_set!r}")
-    i2t_logits = torch.cat([positive_logit, negative_logits], dim=1)
+    i2t = _contrast(positive_logit, negative_logits, None, form)
 
-    other_images = positive_features @ image_features.t() / tau_neg  # (m, B)
-    own_column = torch.zeros_like(other_images, dtype=torch.bool)
-    own_column[torch.arange(m, device=own_column.device), cfa_index] = True
-    other_images = other_images.masked_fill(own_column, float("-inf"))
-    t2i_logits = torch.cat([positive_logit, other_images], dim=1)
-
-    target = torch.zeros(m, dtype=torch.long, device=image_features.device)
-    return (F.cross_entropy(i2t_logits, target) + F.cross_entropy(t2i_logits, target)) / 2
+    t2i_parts: list[Tensor] = []
+    t2i_valid: list[Tensor] = []
+    if t2i in ("batch_images", "batch_and_own"):
+        other_images = logits(positive_features @ image_features.t(), tau_neg)  # (m, B)
+        own_column = torch.zeros_like(other_images, dtype=torch.bool)
+        own_column[torch.arange(m, device=own_column.device), cfa_index] = True
+        t2i_parts.append(other_images)
+        t2i_valid.append(~own_column)
+    if t2i in ("own_negative", "batch_and_own"):
+        own_negative = logits((negative_features * anchors).sum(-1, keepdim=True), tau_neg)  # (m, 1)
+        t2i_parts.append(own_negative)
+        t2i_valid.append(torch.ones_like(own_negative, dtype=torch.bool))
+    if not t2i_parts:
+        raise ValueError(f"t2i must be 'batch_images', 'own_negative' or 'batch_and_own', not {t2i!r}")
+    t2i_loss = _contrast(positive_logit, torch.cat(t2i_parts, dim=1), torch.cat(t2i_valid, dim=1), form)
+    return (i2t + t2i_loss) / 2
 
 
 @dataclass(frozen=True)
@@ -215,6 +291,11 @@ def _cfa_term(f: GatheredFeatures, config: PurifyConfig) -> Tensor:
         tau_pos=config.tau_pos,
         tau_neg=config.tau_neg,
         negative_set=config.negative_set,
+        side=config.cfa_side,
+        t2i=config.cfa_t2i,
+        temperature=config.cfa_temperature,
+        form=config.cfa_form,
+        logit_scale=f.logit_scale,
     )
 
 
@@ -293,6 +374,45 @@ class PurifyLoss(nn.Module):
         if config.method not in METHODS:
             raise ValueError(f"unknown method {config.method!r}; known: {', '.join(METHODS)}")
         return cls(METHODS[config.method](config), config)
+
+    def cfa_period(self, steps_per_epoch: int, cfa_steps: int) -> int:
+        """Every how many optimizer steps of an epoch one trains L_CFA alone; 0: none (every step is
+        ``"joint"``). ``cfa_steps`` is how many steps one pass over this epoch's S takes.
+
+        ``cfa_schedule="joint"``, a loss without a CFA term or an empty S: 0. ``"alternate"``: 2, the
+        steps take turns (docs/cfa-study.md, reading C). ``"interleave"``: the epoch's S passes
+        through L_CFA about once, its steps spread evenly over the epoch (reading F).
+        """
+        schedule = self.config.cfa_schedule
+        if schedule == "joint" or "cfa" not in self.weights or cfa_steps < 1:
+            return 0
+        if schedule == "alternate":
+            return 2
+        if schedule == "interleave":
+            return max(2, steps_per_epoch // cfa_steps)
+        raise ValueError(f"cfa_schedule must be 'joint', 'alternate' or 'interleave', not {schedule!r}")
+
+    @staticmethod
+    def phase_at(step_in_epoch: int, period: int) -> str:
+        """Which part of the objective optimizer step ``step_in_epoch`` (0-based) trains, with
+        ``period`` from ``cfa_period``: ``"joint"`` (the whole weighted sum) when it is 0; otherwise
+        ``"cfa"`` on the last step of each period (the loop feeds it a batch made of S alone) and
+        ``"cleanclip"`` on the others."""
+        if period < 1:
+            return "joint"
+        return "cfa" if step_in_epoch % period == period - 1 else "cleanclip"
+
+    def for_phase(self, phase: str) -> PurifyLoss:
+        """This loss for one phase of ``phase_at``: every term is still computed and reported (and kept
+        in the graph, so DDP sees every parameter used), but the total weighs only the CleanCLIP
+        terms (``"cleanclip"``: L_CFA at weight 0) or only λ2 · L_CFA (``"cfa"``)."""
+        if phase == "joint":
+            return self
+        if phase not in ("cleanclip", "cfa"):
+            raise ValueError(f"phase must be 'joint', 'cleanclip' or 'cfa', not {phase!r}")
+        keep_cfa = phase == "cfa"
+        weights = {name: (w if (name == "cfa") == keep_cfa else 0.0) for name, w in self.weights.items()}
+        return PurifyLoss(weights, self.config)
 
     def needs(self, what: str) -> bool:
         """Whether a term of this loss needs ``what`` (``"augmented"``, ``"subcaptions"``) encoded."""

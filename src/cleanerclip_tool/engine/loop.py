@@ -3,13 +3,16 @@
 ``purify`` sets a run up (data, loss, optimizer, resume), calls ``train_epoch`` for each epoch and
 saves the purified model. An epoch draws the CFA samples S, then feeds batches to ``train_step``
 (forward + backward, see engine/step.py) and takes an optimizer step every ``accum_steps``
-batches. Printing is the caller's job: everything is reported through ``on_event``; ``stop`` (a
+batches. Under ``cfa_schedule="alternate"`` or ``"interleave"`` some optimizer steps train L_CFA
+alone on a batch made of S (``_Run.phase``, ``_Run.cfa_batch``), the others CleanCLIP's terms.
+Printing is the caller's job: everything is reported through ``on_event``; ``stop`` (a
 ``threading.Event``) ends the run cleanly at the next step boundary with a checkpoint.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -39,7 +42,7 @@ from cleanerclip_tool.engine.events import (
 )
 from cleanerclip_tool.engine.memory import out_of_memory_error, probe_batch_size
 from cleanerclip_tool.engine.results import PurifyResult, save_purified, text_notes
-from cleanerclip_tool.engine.samples import augmented_captions, subcaption_tokens
+from cleanerclip_tool.engine.samples import augmented_captions, cfa_batch_rows, subcaption_tokens
 from cleanerclip_tool.engine.schedule import fit_warmup, lr_at, warmup_message
 from cleanerclip_tool.engine.state import TrainState, frozen_copy, model_fingerprint
 from cleanerclip_tool.errors import BadInputError, DataError, JobFailedError
@@ -316,8 +319,11 @@ class _Run:
             if self.stop is not None and self.stop.is_set() and s.batch_in_epoch % accum == 0:
                 self.stopped = True
                 return "stopped"
+            phase, cfa_index = self.phase(tokens)
+            if phase == "cfa":
+                batch = self.cfa_batch(tokens, batch, cfa_index)
             self.check_bad_rows(batch)
-            outcome, terms = self.train_step(batch, tokens)
+            outcome, terms = self.train_step(batch, tokens, phase)
             if outcome == "out_of_memory":
                 self.lower_batch(batch, tokens)
                 return "lowered"
@@ -329,16 +335,46 @@ class _Run:
                 self.optimizer_step(terms, sums)
         return "done"
 
+    def phase(self, tokens: engine_step.SubcaptionTokens) -> tuple[str, int]:
+        """Which part of the objective this step trains (``PurifyLoss.phase_at``: ``"joint"`` unless
+        ``cfa_schedule`` takes CFA-only steps) and, for a ``"cfa"`` step, its batch's index in the
+        epoch's pass over S (docs/cfa-study.md, readings C and F)."""
+        s, accum = self.state, self.config.accum_steps
+        rows_per_step = s.batch_size * self.dist.world_size * accum
+        period = self.loss_fn.cfa_period(self.steps_per_epoch, math.ceil(len(tokens) / rows_per_step))
+        step_in_epoch = s.batch_in_epoch // accum
+        phase = self.loss_fn.phase_at(step_in_epoch, period)
+        return phase, ((step_in_epoch // period) * accum + s.batch_in_epoch % accum if period else 0)
+
+    def cfa_batch(self, tokens: engine_step.SubcaptionTokens, batch: dict[str, Any], index: int) -> dict[str, Any]:
+        """A CFA-only step trains on the K samples alone: the loader's batch is set aside for the
+        ``index``-th batch of this epoch's S rows (``cfa_batch_rows``)."""
+        if not tokens:
+            return batch
+        s = self.state
+        rows = cfa_batch_rows(
+            list(tokens),
+            seed=self.config.seed,
+            epoch=s.epoch,
+            index=index,
+            size=s.batch_size,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        return torch.utils.data.default_collate([self.dataset[(row, s.epoch)] for row in rows])
+
     def train_step(
-        self, batch: dict[str, Any], tokens: engine_step.SubcaptionTokens
+        self, batch: dict[str, Any], tokens: engine_step.SubcaptionTokens, phase: str = "joint"
     ) -> tuple[BatchOutcome, dict[str, torch.Tensor]]:
         """Forward and backward one batch: "trained", "skipped" (non-finite loss) or "out_of_memory".
 
+        ``phase`` is ``PurifyLoss.phase_at``'s: which part of the objective this step trains.
         Out of memory is reported, not handled here, so the failed step's frames are freed first.
         """
+        loss_fn = self.loss_fn.for_phase(phase)
         try:
             terms = engine_step.forward_loss(
-                self.ddp_model, self.loss_fn, batch, tokens, self.device, self.autocast, self.dist, frozen=self.frozen
+                self.ddp_model, loss_fn, batch, tokens, self.device, self.autocast, self.dist, frozen=self.frozen
             )
         except torch.OutOfMemoryError:
             return "out_of_memory", {}

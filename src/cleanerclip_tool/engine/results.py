@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from cleanerclip_tool.config import PurifyConfig
+from cleanerclip_tool.config import CFA_READINGS, PurifyConfig
 from cleanerclip_tool.data.captions import CaptionTable
 
 
@@ -194,7 +194,8 @@ def save_purified(
         "lr_schedule": LR_SCHEDULE,
         "weight_decay": config.weight_decay,
         "precision": config.precision,
-        "negative_set": config.negative_set if config.method == "cleanerclip" else None,
+        # The reading of the lost CFA equations this run trained (docs/cfa-study.md).
+        **{name: getattr(config, name) if config.method == "cleanerclip" else None for name in CFA_READINGS},
         "seed": config.seed,
         "data": data_fingerprint(data),
         "versions": library_versions(),

@@ -34,6 +34,22 @@ def draw_cfa_samples(n: int, k: int, seed: int, epoch: int) -> list[int]:
     return sorted(random.Random(seed * 7_907 + epoch).sample(range(n), k))
 
 
+def cfa_batch_rows(
+    s_rows: Sequence[int], *, seed: int, epoch: int, index: int, size: int, rank: int = 0, world_size: int = 1
+) -> list[int]:
+    """The rows of the ``index``-th batch made of S alone, for the alternating schedule's CFA steps
+    (docs/cfa-study.md, reading C): a seeded shuffle of this epoch's S, cycled through, each process
+    taking its own slice. A batch holds min(``size``, |S|) rows, so no row appears twice in one
+    process's batch. Depends only on (seed, epoch, index, rank), so a resumed run draws the same."""
+    order = sorted(s_rows)
+    if not order:
+        return []
+    random.Random(seed * 7_919 + epoch * 31 + 1).shuffle(order)
+    size = min(size, len(order))
+    start = (index * world_size + rank) * size
+    return [order[(start + j) % len(order)] for j in range(size)]
+
+
 def subcaption_tokens(
     subcaptioner: Any,
     rows: Sequence[CaptionRow],

@@ -40,6 +40,49 @@ def purify(
         float | None, typer.Option(help=f"τ+ for positive sub-captions. [default: {_D.tau_pos}]")
     ] = None,
     tau_neg: Annotated[float | None, typer.Option(help=f"τ− for negatives. [default: {_D.tau_neg}]")] = None,
+    # Readings of the lost CFA equations (docs/cfa-study.md); the defaults are docs/cfa-reconstruction.md.
+    negative_set: Annotated[
+        str | None,
+        typer.Option(
+            help=f"CFA image-to-text negatives: batch (every CFA sample's negative sub-caption in the batch) or "
+            f"own (the image's own). [default: {_D.negative_set}]"
+        ),
+    ] = None,
+    cfa_side: Annotated[
+        str | None,
+        typer.Option(
+            help="Which tower the CFA loss trains: both, text (image features enter it without gradient) or "
+            f"image. [default: {_D.cfa_side}]"
+        ),
+    ] = None,
+    cfa_t2i: Annotated[
+        str | None,
+        typer.Option(
+            help="CFA text-to-image negatives: batch_images (the batch's other images), own_negative (the "
+            f"image against its negative sub-caption) or batch_and_own. [default: {_D.cfa_t2i}]"
+        ),
+    ] = None,
+    cfa_temperature: Annotated[
+        str | None,
+        typer.Option(
+            help="How τ+/τ− make CFA logits: replace (s/τ), scale (model's logit scale · τ · s) or "
+            f"scale_divide (logit scale · s / τ). [default: {_D.cfa_temperature}]"
+        ),
+    ] = None,
+    cfa_form: Annotated[
+        str | None,
+        typer.Option(
+            help=f"CFA loss form: softmax (InfoNCE) or binary (a logistic term per pair). [default: {_D.cfa_form}]"
+        ),
+    ] = None,
+    cfa_schedule: Annotated[
+        str | None,
+        typer.Option(
+            help="joint (CleanCLIP + CFA every step), alternate (CleanCLIP steps and CFA-only steps on "
+            "batches of the K samples take turns) or interleave (CFA-only steps spread over the epoch, each "
+            f"sample about once). [default: {_D.cfa_schedule}]"
+        ),
+    ] = None,
     par_threshold: Annotated[
         float | None,
         typer.Option(

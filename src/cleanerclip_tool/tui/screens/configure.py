@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -10,9 +11,9 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Collapsible, Input, Label, Select, Static
 
-from cleanerclip_tool.config import METHODS, PRECISIONS, PurifyConfig
+from cleanerclip_tool.config import CFA_READINGS, METHODS, PRECISIONS, PurifyConfig
 from cleanerclip_tool.tui.messages import StartRun
 
 DEFAULT_TOML = "cleanerclip-tui.toml"
@@ -24,6 +25,7 @@ class Field:
     label: str
     kind: type  # int, float or str
     choices: tuple[str, ...] = ()  # a Select instead of an Input
+    folded: bool = False  # in the collapsed "CFA reading" section under the buttons
 
 
 FIELDS: tuple[Field, ...] = (
@@ -43,6 +45,14 @@ FIELDS: tuple[Field, ...] = (
     Field("device", "device", str),
     Field("precision", "precision", str, PRECISIONS),
     Field("out", "out folder", str),
+    # Readings of the lost CFA equations (docs/cfa-study.md), folded away under the buttons: the
+    # defaults are the reconstruction, and the study is what changes them.
+    Field("negative_set", "I2T negatives", str, CFA_READINGS["negative_set"], folded=True),
+    Field("cfa_t2i", "T2I negatives", str, CFA_READINGS["cfa_t2i"], folded=True),
+    Field("cfa_side", "trains (tower)", str, CFA_READINGS["cfa_side"], folded=True),
+    Field("cfa_temperature", "temperature", str, CFA_READINGS["cfa_temperature"], folded=True),
+    Field("cfa_form", "loss form", str, CFA_READINGS["cfa_form"], folded=True),
+    Field("cfa_schedule", "schedule", str, CFA_READINGS["cfa_schedule"], folded=True),
 )
 
 
@@ -105,18 +115,7 @@ class ConfigureScreen(VerticalScroll):
         self.method = self.base.method  # the method whose recipe the form shows
 
     def compose(self) -> ComposeResult:
-        defaults = self.base
-        for f in FIELDS:
-            with Horizontal(classes="field", id=f"row-{f.name}"):
-                yield Label(f.label, classes="field-label")
-                value = getattr(defaults, f.name)
-                if f.choices:
-                    yield Select(
-                        [(c, c) for c in f.choices], value=value, allow_blank=False, id=f"f-{f.name}", compact=True
-                    )
-                else:
-                    yield Input("" if value is None else str(value), id=f"f-{f.name}", compact=True)
-                yield Static("", classes="field-error", id=f"e-{f.name}")
+        yield from self.field_rows(f for f in FIELDS if not f.folded)
         with Horizontal(classes="row"):
             yield Label("TOML file", classes="field-label")
             yield Input(DEFAULT_TOML, id="toml-path", compact=True)
@@ -125,6 +124,21 @@ class ConfigureScreen(VerticalScroll):
             yield Button("Save", id="save", compact=True)
             yield Button("Load", id="load-toml", compact=True)
         yield Static("", id="config-status", classes="status")
+        with Collapsible(title="CFA reading (docs/cfa-study.md)", collapsed=True, id="cfa-reading"):
+            yield from self.field_rows(f for f in FIELDS if f.folded)
+
+    def field_rows(self, fields: Iterable[Field]) -> ComposeResult:
+        for f in fields:
+            with Horizontal(classes="field", id=f"row-{f.name}"):
+                yield Label(f.label, classes="field-label")
+                value = getattr(self.base, f.name)
+                if f.choices:
+                    yield Select(
+                        [(c, c) for c in f.choices], value=value, allow_blank=False, id=f"f-{f.name}", compact=True
+                    )
+                else:
+                    yield Input("" if value is None else str(value), id=f"f-{f.name}", compact=True)
+                yield Static("", classes="field-error", id=f"e-{f.name}")
 
     def on_mount(self) -> None:
         self.revalidate()
