@@ -80,7 +80,7 @@ def test_report_files_and_schema(report: dict) -> None:
     assert on_disk["schema"] == REPORT_SCHEMA
     assert on_disk["target"] == TARGET_LABEL and on_disk["attack"] == "badnet"
     assert on_disk["topk"] == list(TOPK)
-    assert [r["method"] for r in on_disk["results"]] == ["none", "ft", "cleanclip", "cleanerclip", "clean"]
+    assert [r["method"] for r in on_disk["results"]] == ["none", "ft", "cleanclip", "cleanerclip", "par", "clean"]
     assert [r["label"] for r in on_disk["results"]] == [ROW_LABELS[m] for m in ROW_LABELS]
     for row in on_disk["results"]:
         assert set(row["ba"]) == set(row["asr"]) == {str(k) for k in TOPK}
@@ -132,10 +132,11 @@ def test_progress_events_cover_every_stage(report: dict) -> None:
         ("purify", "ft"),
         ("purify", "cleanclip"),
         ("purify", "cleanerclip"),
+        ("purify", "par"),
         ("report", ""),
     ]
-    assert sum(isinstance(e, StepDone) for e in events) == 3 * (TINY.rows // TINY.batch_size)
-    assert sum(isinstance(e, EvalDone) for e in events) == 3
+    assert sum(isinstance(e, StepDone) for e in events) == 4 * (TINY.rows // TINY.batch_size)
+    assert sum(isinstance(e, EvalDone) for e in events) == 4
 
 
 @pytestmark_slow

@@ -1,12 +1,13 @@
-"""The ``cleanerclip demo`` pipeline: scan a shipped backdoored toy model, purify it three ways, scan again.
+"""The ``cleanerclip demo`` pipeline: scan a shipped backdoored toy model, purify it four ways, scan again.
 
 It tells the paper's whole story on a laptop in minutes: the backdoored model's clean accuracy (BA)
-and attack success rate (ASR), then the same numbers after plain fine-tuning (``ft``), CleanCLIP and
-CleanerCLIP, each run on the toy world's clean fine-tune split with the same short schedule, as a
-Table-1-style comparison plus an ASR/BA-per-epoch chart. A last row scans the clean toy model
-(``toy:clean``) with the very same trigger: the ASR no defence can go below, since a model that
-never saw the trigger still sends some triggered images to the target. Every method starts from a fresh load of
-the backdoored weights (``purify`` trains the model in place).
+and attack success rate (ASR), then the same numbers after plain fine-tuning (``ft``), CleanCLIP,
+CleanerCLIP and PAR (the defense a user would pick instead), each run on the toy world's clean
+fine-tune split with the same short schedule, as a Table-1-style comparison plus an ASR/BA-per-epoch
+chart. A last row scans the clean toy model (``toy:clean``) with the very same trigger: the ASR no
+defence can go below, since a model that never saw the trigger still sends some triggered images to
+the target. Every method starts from a fresh load of the backdoored weights (``purify`` trains the
+model in place).
 
 This module never prints: it emits events (``DemoPhase`` plus the engine's and the scan's own) and
 returns the report dict that it also writes as ``report.json`` / ``report.md`` / ``chart.png``.
@@ -26,12 +27,13 @@ from cleanerclip_tool.events import Event, EventCallback, Info, ignore_event
 from cleanerclip_tool.toyworld.captions import TARGET_LABEL
 
 REPORT_SCHEMA = "cleanerclip-demo/1"
-METHODS: tuple[str, ...] = ("ft", "cleanclip", "cleanerclip")
+METHODS: tuple[str, ...] = ("ft", "cleanclip", "cleanerclip", "par")
 ROW_LABELS: dict[str, str] = {
     "none": "No defense",
     "ft": "FT",
     "cleanclip": "CleanCLIP",
     "cleanerclip": "CleanerCLIP",
+    "par": "PAR",
     "clean": "Clean model",
 }
 #: The model of the "Clean model" row: never poisoned, scanned with the victim's trigger.

@@ -69,7 +69,7 @@ def demo_command(
     wide: Annotated[bool, typer.Option("--wide", help="Show every Top-k in the table.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Scan a backdoored toy model, purify it with FT, CleanCLIP and CleanerCLIP, compare (Table 1)."""
+    """Scan a backdoored toy model, purify it with FT, CleanCLIP, CleanerCLIP and PAR, compare (Table 1)."""
     from cleanerclip_tool.devices import resolve_device
     from cleanerclip_tool.toyworld.demo import DemoSettings, run_demo
     from cleanerclip_tool.toyworld.registry import resolve_toy_model
