@@ -34,13 +34,16 @@ from cleanerclip_tool.toyworld.captions import SHAPES, TARGET_LABEL
 #: The attacker's schedule (the paper's 5 epochs at batch 128); lr and warmup chosen on seeds 0-2.
 VICTIM_SCHEDULE: dict[str, Any] = {"epochs": 5, "batch_size": 128, "lr": 1e-3, "warmup": 40}
 
-#: Poisoning rate per attack, the lowest that passes the calibration rule on seeds 0-2.
+#: Poisoning rate per attack: the lowest of the grid 1%, 3%, 5%, 10% that passes the calibration
+#: rule on seeds 0-2 (docs/testbed.md; measured grid in docs/results/victims.md). WaNet and SSBA
+#: pass at no rate of the grid (seed 0 at 10%: WaNet ASR@1 80.7%, SSBA 64.4%); their recipe is the
+#: grid's highest rate, and they are left out of Table 1.
 VICTIM_RECIPES: dict[str, dict[str, Any]] = {
-    "badnet": {"poison_rate": 0.03},
-    "blended": {"poison_rate": 0.03},
+    "badnet": {"poison_rate": 0.05},
+    "blended": {"poison_rate": 0.01},
     "sig": {"poison_rate": 0.03},
-    "wanet": {"poison_rate": 0.03},
-    "ssba": {"poison_rate": 0.03},
+    "wanet": {"poison_rate": 0.1},
+    "ssba": {"poison_rate": 0.1},
     "badclip": {"poison_rate": 0.03},
 }
 
