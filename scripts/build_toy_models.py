@@ -161,6 +161,14 @@ def settings_of(record: dict[str, Any]) -> PretrainSettings | VictimSettings:
     return PretrainSettings(**settings)
 
 
+def pairs_per_second(result: Any) -> float:
+    """Training throughput: recorded by pretraining; for a victim, its pairs x epochs over its seconds."""
+    if hasattr(result, "pairs_per_second"):
+        return float(result.pairs_per_second)
+    pairs = (result.clean_pairs + result.poisoned) * result.settings.epochs
+    return pairs / result.seconds if result.seconds > 0 else 0.0
+
+
 def reused_victim(folder: Path, settings: VictimSettings) -> Any:
     """A ``VictimResult`` from a victim already trained with exactly ``settings`` (a cell of
     ``benchmarks/calibrate_victims.py``, trained by the same call on one thread, so the weights are the
@@ -221,7 +229,7 @@ def build_one(
         "metrics": metrics,
         "metric_convention": METRIC_CONVENTION,
         "pretrain_seconds": round(result.seconds, 1),
-        "pairs_per_second": round(getattr(result, "pairs_per_second", 0.0), 1),
+        "pairs_per_second": round(pairs_per_second(result), 1),
         "steps": result.steps,
         "final_loss": round(result.final_loss, 4),
         "poisoned_pairs": result.poisoned,
