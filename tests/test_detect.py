@@ -444,10 +444,12 @@ def test_tui_detect_summary_and_button(tmp_path: Path, monkeypatch: pytest.Monke
     from cleanerclip_tool.tui.detect import DetectDone, detect_summary
 
     report = {"verdict": "backdoor", "suspected_target": "heart", "score": 3.14, "threshold": 2.0, "heldout_asr": 0.97}
-    text = detect_summary({"before": report, "after": {**report, "verdict": "clean", "score": 0.5}})
+    collapse = {**report, "mode": "collapse", "verdict": "clean", "score": 0.0312, "threshold": 0.02}
+    text = detect_summary({"before": {**report, "trigger_png": "detect-x-trigger.png"}, "after": collapse})
     assert text.splitlines() == [
         "detect before: BACKDOOR, suspected target heart, score 3.14 (threshold 2), inverted trigger ASR 97%",
-        "detect after: CLEAN, suspected target heart, score 0.50 (threshold 2), inverted trigger ASR 97%",
+        "  trigger PNG: detect-x-trigger.png",
+        "detect after: CLEAN, suspected target heart, score 0.0312 (threshold 0.02), inverted trigger ASR 97%",
     ]
     monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path))
     monkeypatch.chdir(tmp_path)
@@ -466,6 +468,64 @@ def test_tui_detect_summary_and_button(tmp_path: Path, monkeypatch: pytest.Monke
             assert "BACKDOOR, suspected target heart" in str(app.query_one("#scan-status").render())
 
     asyncio.run(drive())
+
+
+def test_tui_detect_action_writes_the_trigger_png(
+    tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Detect button runs ``app.detect.detect_models``, which writes the PNGs the CLI writes and shows the path."""
+    import asyncio
+
+    import cleanerclip_tool.app.detect as app_detect
+    from cleanerclip_tool.eval.detect import DetectConfig, detect, load_detect_images
+
+    def fake_run_detect(spec: str, **kw):  # the real detect() on the stand-in model, not a toy model's minute
+        loaded = loaded_model(True, collapse=True)
+        images = load_detect_images(folder, loaded.preprocess)
+        return detect(loaded, images, config=DetectConfig(mode="collapse", steps=20, batch_size=8), stop=kw["stop"])
+
+    monkeypatch.setattr(app_detect, "run_detect", fake_run_detect)
+    monkeypatch.setenv("CLEANERCLIP_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    from cleanerclip_tool.tui.app import CleanerClipApp
+
+    async def drive() -> str:
+        app = CleanerClipApp()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("f5")
+            await pilot.pause()
+            app.session.model_spec = "toy:badnet"
+            app.session.purified_dir = tmp_path / "pur" / "model"
+            app.query_one("#run-detect").press()
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if "trigger PNG" in str(app.query_one("#scan-status").render()):
+                    break
+            return str(app.query_one("#scan-status").render())
+
+    status = asyncio.run(drive())
+    before, after = tmp_path / "detect-toy-badnet-trigger.png", tmp_path / "detect-pur-trigger.png"
+    for png in (before, after):
+        assert png.is_file() and png.with_name(png.stem + "-preview.png").is_file()
+        with Image.open(png) as im:
+            assert im.mode == "RGBA" and im.size == (32, 32)
+    assert "trigger PNG: detect-toy-badnet-trigger.png" in status and "detect-pur-trigger.png" in status
+
+
+def test_detect_models_keeps_two_models_with_one_name_apart(
+    tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cleanerclip_tool.app.detect as app_detect
+    from cleanerclip_tool.eval.detect import DetectConfig, detect, load_detect_images
+
+    loaded = loaded_model(False)
+    images = load_detect_images(folder, loaded.preprocess)
+    done = detect(loaded, images, config=DetectConfig(mode="collapse", steps=5, batch_size=4))
+    monkeypatch.setattr(app_detect, "run_detect", lambda spec, **kw: done)
+    reports = app_detect.detect_models({"before": "a/model", "after": "a/model"}, None, print, out_dir=tmp_path)
+    assert reports["before"]["trigger_png"] == str(tmp_path / "detect-a-trigger.png")
+    assert reports["after"]["trigger_png"] == str(tmp_path / "detect-after-a-trigger.png")
+    assert all(Path(r["trigger_png"]).is_file() and Path(r["preview_png"]).is_file() for r in reports.values())
 
 
 @pytest.mark.slow

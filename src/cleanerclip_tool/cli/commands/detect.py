@@ -4,7 +4,6 @@ Without a reference the default is the label-free collapse score; with one, the 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,12 +12,6 @@ import typer
 from cleanerclip_tool.cli.common import StopOnSignals, console, handle_errors, json_text, print_json
 from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, TrustOpt
 from cleanerclip_tool.errors import BadInputError
-
-
-def trigger_png_path(model: str) -> Path:
-    """The default PNG: ``./detect-<model>-trigger.png`` with the spec made file-name safe."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.rstrip("/")).name or model).strip("-.") or "model"
-    return Path(f"detect-{stem}-trigger.png")
 
 
 def render_report(report: dict[str, Any]) -> None:
@@ -193,9 +186,9 @@ def detect_command(
     if eval_data is not None and not eval_data.is_dir():
         raise BadInputError("not a folder", where=eval_data)
 
-    from cleanerclip_tool.app.detect import run_detect
+    from cleanerclip_tool.app.detect import run_detect, trigger_png_path, write_pngs
     from cleanerclip_tool.cli.render import EventRenderer
-    from cleanerclip_tool.eval.detect import DetectConfig, write_preview_png, write_trigger_png
+    from cleanerclip_tool.eval.detect import DetectConfig
 
     cfg = DetectConfig(mode=mode, steps=steps, batch_size=batch_size, max_images=images, seed=seed, threshold=threshold)
     with StopOnSignals() as signals, EventRenderer(quiet=json_out) as render:
@@ -212,9 +205,7 @@ def detect_command(
             stop=signals.stop,
             on_event=render,
         )
-    png = trigger_out or trigger_png_path(model)
-    result.trigger_png = str(write_trigger_png(result, png))
-    result.preview_png = str(write_preview_png(result, png.with_name(png.stem + "-preview.png")))
+    write_pngs(result, trigger_out or trigger_png_path(model))
     report = result.to_dict()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
