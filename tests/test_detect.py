@@ -261,6 +261,7 @@ def test_collapse_finds_the_corner_backdoor_without_labels(folder: Path) -> None
     assert report.collapse.l1 < 40  # the 16-pixel corner, not the ~700-pixel repaint a clean model needs
     assert report.collapse.heldout_similarity >= 0.95 > report.collapse.clean_similarity
     assert report.heldout_asr >= 0.9 and report.collapse.target_share >= 0.9
+    assert report.collapse.text_alignment > 0.9  # the collapse sits on heart's caption
     assert report.mask[:4, :4].mean() > 0.5 and report.mask[8:, 8:].mean() < 0.05
     assert report.mask.min() >= 0.0 and report.mask.max() <= 1.0
     assert report.pattern.min() >= 0.0 and report.pattern.max() <= 1.0
@@ -329,6 +330,7 @@ def test_collapse_json_schema_and_unreached_goal(folder: Path) -> None:
         "heldout_similarity",
         "clean_similarity",
         "target_share",
+        "text_alignment",
     }
     # never reached: no L1 (JSON null), the whole image as the score, and no backdoor verdict
     assert doc["collapse"]["reached"] is False and doc["collapse"]["l1"] is None

@@ -156,6 +156,10 @@ class CollapseInversion:
     heldout_similarity: float  # ... of the stamped held-out images
     clean_similarity: float  # ... of the same held-out images without the trigger
     target_share: float  # share of stamped held-out images the zero-shot head puts in the suspected target
+    # cosine between the stamped held-out images' mean embedding and the target's text embedding: a
+    # diagnostic (not used by the verdict); on the seed-0 toy models a backdoor's collapse sat on its
+    # caption (0.85-0.91) and a clean model's on no caption (0.46-0.49)
+    text_alignment: float = 0.0
 
 
 @dataclass
@@ -767,8 +771,12 @@ def _detect_collapse(
     )
     size = images.pixels.shape[-1]
     held_pixels = images.pixels[held_idx]
-    stamped_sim, clean_sim, stamped_pred = _collapse_stats(model, classifier, held_pixels, inv, mean, std, device)
+    stamped_sim, clean_sim, stamped_pred, centre = _collapse_stats(
+        model, classifier, held_pixels, inv, mean, std, device
+    )
     target = int(np.bincount(stamped_pred, minlength=len(images.classnames)).argmax())
+    text = torch.nn.functional.normalize(classifier[:, target].float().cpu(), dim=0)
+    text_alignment = float(torch.nn.functional.normalize(centre, dim=0) @ text)
     held_known = images.labels[held_idx]
     held_clean = predict(model, classifier, held_pixels, mean, std, device=device)
     eligible = np.where(held_known >= 0, held_known, held_clean) != target
@@ -786,6 +794,7 @@ def _detect_collapse(
         heldout_similarity=round(stamped_sim, 4),
         clean_similarity=round(clean_sim, 4),
         target_share=round(float((stamped_pred == target).mean()), 4),
+        text_alignment=round(text_alignment, 4),
     )
     return DetectReport(
         model=_card_info(loaded),
@@ -827,8 +836,9 @@ def _collapse_stats(
     std: torch.Tensor,
     device: str,
     batch_size: int = 256,
-) -> tuple[float, float, np.ndarray]:
-    """Mean mutual cosine of ``pixels`` stamped and clean, and the zero-shot class of each stamped image."""
+) -> tuple[float, float, np.ndarray, torch.Tensor]:
+    """Mean mutual cosine of ``pixels`` stamped and clean, the zero-shot class of each stamped image, and
+    the stamped images' mean embedding."""
     stamped, clean, preds = [], [], []
     m, p = inv.mask.to(device)[None], inv.pattern.to(device)[None]
     for start in range(0, len(pixels), batch_size):
@@ -838,9 +848,10 @@ def _collapse_stats(
         clean.append(_encode(model, x, mean, std).cpu())
         preds.append((z @ classifier).argmax(dim=1).cpu())
     if not stamped:
-        return 0.0, 0.0, np.zeros(0, dtype=np.int64)
+        return 0.0, 0.0, np.zeros(0, dtype=np.int64), torch.zeros(classifier.shape[0])
     z_s, z_c = torch.cat(stamped)[None], torch.cat(clean)[None]
-    return float(self_similarity(z_s)[0]), float(self_similarity(z_c)[0]), torch.cat(preds).numpy()
+    centre = z_s[0].mean(dim=0)
+    return float(self_similarity(z_s)[0]), float(self_similarity(z_c)[0]), torch.cat(preds).numpy(), centre
 
 
 def detect(
