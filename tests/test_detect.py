@@ -432,7 +432,7 @@ def test_cli_renders_a_collapse_report(folder: Path, tmp_path: Path, monkeypatch
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, ["detect", "toy:badnet"])
     assert res.exit_code == 0, res.output
-    assert "BACKDOOR" in res.output and "smallest collapsing trigger" in res.output
+    assert "BACKDOOR" in res.output and "collapsing trigger: mask" in res.output
     assert "suspected target: heart" in res.output and "trigger PNG: detect-toy-badnet-trigger.png" in res.output
     assert (tmp_path / "detect-toy-badnet-trigger.png").is_file()
 

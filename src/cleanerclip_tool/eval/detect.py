@@ -17,6 +17,13 @@ and runs one forward / backward, so a 10-class toy model costs one batch of 10 x
 Half of the images (seeded) fit the triggers; the other half only measures the inverted trigger's
 attack success rate (ASR), so a reported ASR is never measured on the images it was fitted on.
 
+Without a reference the default is ``collapse`` mode (DECREE's label-free objective): ONE mask and
+pattern, optimised so that the stamped images' image embeddings collapse together (mean mutual
+cosine ``collapse_goal``), with the same adaptive L1 penalty; no class enters the search. The score
+is the smallest such mask's L1 fraction of the image: a backdoored encoder has a ready-made collapse
+point, a clean one must draw a natural shortcut (on the toy world a ring, ~30 of 1024 pixels). The
+zero-shot head only names the class the stamped held-out images land in (the suspected target).
+
 The library never prints: it emits ``events`` and honours ``stop`` (a ``threading.Event``) between
 steps, returning what it has with ``stopped=True``.
 """

@@ -40,13 +40,13 @@ def _render_collapse(report: dict[str, Any]) -> None:
     crossed = report["score"] < report["threshold"]
     size = "not reached" if c["l1"] is None else f"{c['l1']:.1f} px"
     console.print(
-        f"smallest collapsing trigger: mask {size} = {report['score']:.4f} of the image "
+        f"collapsing trigger: mask {size} = {report['score']:.4f} of the image "
         f"({'<' if crossed else 'not <'} threshold {report['threshold']:g})",
         markup=False,
     )
     console.print(
-        f"  stamped held-out images: mean mutual cosine {c['heldout_similarity']:.3f} "
-        f"(clean {c['clean_similarity']:.3f}); {100 * c['target_share']:.0f}% land in {report['suspected_target']}",
+        f"  stamped held-out images: mutual cosine {c['heldout_similarity']:.3f} "
+        f"(clean {c['clean_similarity']:.3f}), {100 * c['target_share']:.0f}% in {report['suspected_target']}",
         markup=False,
     )
     console.print(
