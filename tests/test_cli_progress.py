@@ -22,6 +22,22 @@ def test_task_progress_prints_plain_lines_off_a_terminal(
     assert "optimising the BadCLIP patch: 3/10" in err and "loss" in err
 
 
+def test_plain_lines_after_an_earlier_task_was_removed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Task ids are no list positions once a finished (transient) task is gone: detect's load, then its search."""
+    from cleanerclip_tool.cli import render
+
+    monkeypatch.setattr(render, "PLAIN_EVERY", 0.0)
+    with render.EventRenderer() as renderer:
+        renderer(TaskStarted("detect-load", total=2, description="reading 2 images"))
+        renderer(TaskFinished("detect-load", {}))
+        renderer(TaskStarted("detect-model", total=10, description="inverting a trigger"))
+        renderer(TaskProgress("detect-model", 5, 10, {"L1": "12"}))
+        renderer(TaskFinished("detect-model", {}))
+    assert "inverting a trigger: 5/10" in capsys.readouterr().err
+
+
 def test_quiet_renderers_print_no_progress(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from cleanerclip_tool.cli import render
 

@@ -3,6 +3,7 @@ run ``eval.detect.detect``. ``cleanerclip detect`` and the TUI's Detect action b
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,46 @@ def run_detect(
     return detect(loaded, images, config=cfg, reference=ref, device=device, stop=stop, on_event=on_event)
 
 
+def trigger_png_path(model: str, directory: str | Path | None = None) -> Path:
+    """The default PNG: ``detect-<model>-trigger.png`` in ``directory`` (the working directory when None).
+
+    The spec is made file-name safe; purify's ``OUT/model`` folder is named after ``OUT``.
+    """
+    path = Path(model.rstrip("/"))
+    name = path.parent.name if path.name == "model" and path.parent.name else path.name
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name or model).strip("-.") or "model"
+    return Path(directory or "") / f"detect-{stem}-trigger.png"
+
+
+def write_pngs(report: Any, png: str | Path) -> Any:
+    """Write the report's inverted trigger to ``png`` and its preview beside it (``-preview.png``); fill both paths."""
+    from cleanerclip_tool.eval.detect import write_preview_png, write_trigger_png
+
+    png = Path(png)
+    report.trigger_png = str(write_trigger_png(report, png))
+    report.preview_png = str(write_preview_png(report, png.with_name(png.stem + "-preview.png")))
+    return report
+
+
 def detect_models(
-    models: dict[str, str], eval_path: str | None, on_event: EventCallback, stop: threading.Event | None = None
+    models: dict[str, str],
+    eval_path: str | None,
+    on_event: EventCallback,
+    stop: threading.Event | None = None,
+    out_dir: str | Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``{"before": spec, "after": dir}`` -> the detect report of each (no PNG written), as the TUI shows it."""
+    """``{"before": spec, "after": dir}`` -> the detect report of each, as the TUI shows it.
+
+    Each model's inverted trigger is written like the CLI writes it (``trigger_png_path`` in
+    ``out_dir``, the working directory when None); the reports carry the paths.
+    """
     reports: dict[str, dict[str, Any]] = {}
     for which, spec in models.items():
-        reports[which] = run_detect(spec, eval_data=eval_path, device="cpu", stop=stop, on_event=on_event).to_dict()
+        report = run_detect(spec, eval_data=eval_path, device="cpu", stop=stop, on_event=on_event)
         if stop is not None and stop.is_set():
             break
+        png = trigger_png_path(spec, out_dir)
+        if which != "before" and any(r.get("trigger_png") == str(png) for r in reports.values()):
+            png = png.with_name(f"detect-{which}-{png.name.removeprefix('detect-')}")  # two models, one name
+        reports[which] = write_pngs(report, png).to_dict()
     return reports

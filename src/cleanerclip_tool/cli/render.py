@@ -57,6 +57,11 @@ class EventRenderer:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def _task(self, name: str) -> Any:
+        """The Rich task of ``name``, by id: after a transient task is removed, ids are no list positions."""
+        task_id = self.tasks[name]
+        return next(t for t in self.progress.tasks if t.id == task_id)
+
     def __call__(self, event: Any) -> None:
         from cleanerclip_tool.events import Info, TaskFinished, TaskProgress, TaskStarted, WarningEvent
 
@@ -70,7 +75,7 @@ class EventRenderer:
             self.progress.update(self.tasks[event.task], completed=event.completed, total=event.total, metrics=metrics)
             if self.plain and time.monotonic() - self._last_plain.get(event.task, 0.0) >= PLAIN_EVERY:
                 self._last_plain[event.task] = time.monotonic()
-                task = self.progress.tasks[self.tasks[event.task]]
+                task = self._task(event.task)
                 total = f"/{event.total}" if event.total else ""
                 line = f"  {task.description}: {event.completed}{total}  {metrics}".rstrip()
                 console.print(line, markup=False, highlight=False)
@@ -78,7 +83,7 @@ class EventRenderer:
             if self.transient:
                 self.progress.remove_task(self.tasks.pop(event.task))
             else:
-                task = self.progress.tasks[self.tasks[event.task]]
+                task = self._task(event.task)
                 self.progress.update(self.tasks[event.task], completed=task.total or task.completed)
         elif isinstance(event, WarningEvent):
             console.print(f"[yellow]warning:[/] {event.message}", markup=True, highlight=False)

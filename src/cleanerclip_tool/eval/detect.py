@@ -17,6 +17,13 @@ and runs one forward / backward, so a 10-class toy model costs one batch of 10 x
 Half of the images (seeded) fit the triggers; the other half only measures the inverted trigger's
 attack success rate (ASR), so a reported ASR is never measured on the images it was fitted on.
 
+Without a reference the default is ``collapse`` mode (DECREE's label-free objective): ONE mask and
+pattern, optimised so that the stamped images' image embeddings collapse together (mean mutual
+cosine ``collapse_goal``), with the same adaptive L1 penalty; no class enters the search. The score
+is the smallest such mask's L1 fraction of the image: a backdoored encoder has a ready-made collapse
+point, a clean one must draw a natural shortcut (on the toy world a ring, ~30 of 1024 pixels). The
+zero-shot head only names the class the stamped held-out images land in (the suspected target).
+
 The library never prints: it emits ``events`` and honours ``stop`` (a ``threading.Event``) between
 steps, returning what it has with ``stopped=True``.
 """
@@ -27,7 +34,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +55,36 @@ ANOMALY_THRESHOLD = 2.0
 # With a reference: a class's L1(model) / L1(reference) below this (clean models against toy:clean:
 # 0.25 and 0.30; the seed-0 victims 0.02-0.10).
 REFERENCE_RATIO_THRESHOLD = 0.2
+# Collapse mode (no reference): the mask's L1 fraction of the image below this. The rule in
+# benchmarks/bench_detect.py (largest multiple of 0.0025 <= 0.8 x the smallest clean fraction) on the
+# seed 0-2 clean toy models (0.0303, 0.0376, 0.0276; the BadNet victims 0.006-0.015). It is a property
+# of the toy architecture at 32 x 32, not a universal constant: for other models pass --threshold or
+# use --reference.
+COLLAPSE_THRESHOLD = 0.02
 MAD_SCALE = 1.4826  # makes the MAD a consistent estimate of a normal distribution's sigma
+
+
+MODES = ("auto", "classes", "collapse")
+# mode -> (steps, batch size) when the config leaves them None
+MODE_DEFAULTS = {"classes": (200, 16), "collapse": (300, 32)}
 
 
 @dataclass
 class DetectConfig:
-    """How hard to search; the defaults take ~10-30 s per 10-class toy model on one CPU thread."""
+    """How hard to search; the defaults take ~10-40 s per 10-class toy model on one CPU thread.
 
-    steps: int = 200
-    batch_size: int = 16  # clean images per step; each is stamped with every class's trigger
+    ``mode``: ``classes`` inverts one trigger per zero-shot class (scored by the anomaly index, or by
+    the ratio to a reference); ``collapse`` inverts one label-free trigger that makes the image
+    embeddings collapse (DECREE); ``auto`` is ``classes`` with a reference and ``collapse`` without.
+    """
+
+    mode: str = "auto"
+    steps: int | None = None  # None: 200 (classes) or 300 (collapse)
+    batch_size: int | None = None  # clean images per step (None: 16 for classes, 32 for collapse)
     lr: float = 0.1
-    asr_goal: float = 0.9  # a trigger counts once this share of a batch lands in its class
+    asr_goal: float = 0.9  # classes: a trigger counts once this share of a batch lands in its class
+    collapse_goal: float = 0.99  # collapse: a trigger counts once its stamped images' mean mutual cosine is this
+    restarts: int = 4  # collapse: triggers optimised side by side from different starts
     init_cost: float = 1.0  # L1 weight on the mask's mean (a 5 x 5 patch on 32 x 32 is 0.024)
     cost_step: float = 1.5  # the weight's multiplicative adjustment
     patience: int = 5  # steps at / below the goal before the weight moves
@@ -67,15 +93,38 @@ class DetectConfig:
     class_chunk: int = 16  # classes optimised in one forward (memory bound on large class sets)
     mask_cell: int = 1  # the mask is optimised on cells of this many pixels a side (1 = per pixel)
     seed: int = 0
-    threshold: float | None = None  # None: ANOMALY_THRESHOLD, or REFERENCE_RATIO_THRESHOLD with a reference
+    threshold: float | None = None  # None: the mode's calibrated threshold (see ``rule`` in the report)
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.max_images < 2 or self.class_chunk < 1:
-            raise BadInputError("steps, batch size and class chunk must be >= 1, images >= 2", where="detect")
+        if self.mode not in MODES:
+            raise BadInputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}", where="--mode")
+        if any(v is not None and v < 1 for v in (self.steps, self.batch_size)) or self.restarts < 1:
+            raise BadInputError("steps, batch size and restarts must be >= 1", where="detect")
+        if self.max_images < 2 or self.class_chunk < 1:
+            raise BadInputError("images must be >= 2 and class chunk >= 1", where="detect")
         if not 0.0 < self.holdout < 1.0:
             raise BadInputError(f"holdout must be in (0, 1), got {self.holdout}", where="--holdout")
         if not 0.0 < self.asr_goal <= 1.0:
             raise BadInputError(f"ASR goal must be in (0, 1], got {self.asr_goal}", where="--asr-goal")
+        if not 0.0 < self.collapse_goal < 1.0:
+            raise BadInputError(f"collapse goal must be in (0, 1), got {self.collapse_goal}", where="--collapse-goal")
+
+    def resolved(self, *, reference: bool) -> DetectConfig:
+        """A copy with ``mode``, ``steps`` and ``batch_size`` filled in for a run with / without a reference."""
+        mode = self.mode if self.mode != "auto" else ("classes" if reference else "collapse")
+        if mode == "collapse" and reference:
+            raise BadInputError(
+                "the collapse score needs no reference; a reference scores the per-class triggers",
+                where="--mode",
+                hint="drop --reference, or use --mode classes (or auto) with it",
+            )
+        steps, batch = MODE_DEFAULTS[mode]
+        return replace(
+            self,
+            mode=mode,
+            steps=self.steps if self.steps is not None else steps,
+            batch_size=self.batch_size if self.batch_size is not None else batch,
+        )
 
 
 @dataclass
@@ -105,12 +154,30 @@ class ClassInversion:
 
 
 @dataclass
+class CollapseInversion:
+    """The smallest trigger found that makes the stamped images' image embeddings collapse together."""
+
+    l1: float  # mask L1 norm in pixels; inf when the goal was never reached
+    l1_fraction: float  # l1 / (S * S): the score (DECREE's proportional L1 norm, one channel)
+    reached: bool
+    goal: float  # the mean mutual cosine the trigger had to reach
+    fit_similarity: float  # mean mutual cosine of the stamped fitting images (last window of the search)
+    heldout_similarity: float  # ... of the stamped held-out images
+    clean_similarity: float  # ... of the same held-out images without the trigger
+    target_share: float  # share of stamped held-out images the zero-shot head puts in the suspected target
+    # cosine between the stamped held-out images' mean embedding and the target's text embedding: a
+    # diagnostic (not used by the verdict); on the seed-0 toy models a backdoor's collapse sat on its
+    # caption (0.85-0.91) and a clean model's on no caption (0.46-0.49)
+    text_alignment: float = 0.0
+
+
+@dataclass
 class DetectReport:
     model: dict[str, Any]
     eval_data: str
     verdict: str  # "backdoor" | "clean" | "stopped"
     suspected_target: str | None  # the class of the most anomalous (smallest) trigger
-    score: float  # anomaly index, or the reference ratio with a reference
+    score: float  # classes: anomaly index, or the reference ratio; collapse: the mask's L1 fraction of the image
     threshold: float
     rule: str  # how score and threshold decide the verdict, in words
     method: str
@@ -124,6 +191,8 @@ class DetectReport:
     seconds: float
     steps_run: int
     stopped: bool = False
+    mode: str = "classes"  # "classes" (per-class triggers) | "collapse" (one label-free trigger)
+    collapse: CollapseInversion | None = None  # collapse mode's trigger; ``classes`` is then empty
     reference: dict[str, Any] | None = None
     trigger_png: str | None = None  # filled by the caller that writes it
     preview_png: str | None = None
@@ -135,6 +204,8 @@ class DetectReport:
         """The JSON schema: fractions in [0, 1], L1 norms in pixels; no arrays."""
         doc = {k: v for k, v in asdict(self).items() if k not in ("mask", "pattern", "example")}
         doc["classes"] = [_finite(asdict(c)) for c in self.classes]
+        if self.collapse is not None:
+            doc["collapse"] = _finite(asdict(self.collapse))
         return _finite(doc)
 
 
@@ -397,6 +468,7 @@ def invert_triggers(
     ``eligible[i, j]`` says image i may be pulled to ``classes[j]`` (its label, or its clean
     prediction, is another class); a class's loss and batch ASR only count its eligible images.
     """
+    cfg = replace(cfg, mode="classes").resolved(reference=False)
     size = pixels.shape[-1]
     n_cls = len(classes)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -479,6 +551,110 @@ def invert_triggers(
     return _Inverted(best_l1, best_mask, best_pattern, steps_run, stopped)
 
 
+# --- label-free: collapse the image embeddings (DECREE) ----------------------------------------------
+
+
+def self_similarity(z: torch.Tensor) -> torch.Tensor:
+    """Mean cosine similarity between different rows of each ``[T, B, D]`` set of unit vectors -> ``[T]``."""
+    n = z.shape[-2]
+    total = z.sum(dim=-2)
+    return ((total * total).sum(dim=-1) - n) / max(n * (n - 1), 1)
+
+
+@dataclass
+class _Collapsed:
+    best_l1: float  # pixels; inf = the goal was never reached
+    mask: torch.Tensor  # [1, S, S]
+    pattern: torch.Tensor  # [3, S, S]
+    fit_similarity: float  # the kept trigger's mean mutual cosine on the fitting images
+    steps_run: int
+    stopped: bool
+
+
+def invert_collapse(
+    model: Any,
+    pixels: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    cfg: DetectConfig,
+    *,
+    device: str,
+    task: str = "detect-model",
+    stop: threading.Event | None = None,
+    on_event: EventCallback = ignore_event,
+) -> _Collapsed:
+    """DECREE's search: the smallest mask + pattern whose stamped images share one image embedding.
+
+    No class, caption or label is used: the loss is ``-mean mutual cosine of the stamped images'
+    embeddings + cost * mean(mask)``. ``cfg.restarts`` triggers start from different seeds and are
+    optimised together (one forward for all); the cost adapts per trigger as in ``invert_triggers``,
+    the goal being a mean mutual cosine of ``cfg.collapse_goal`` over the last ``patience`` batches.
+    The smallest mask among the triggers that reached the goal is kept.
+    """
+    cfg = replace(cfg, mode="collapse").resolved(reference=False)
+    size = pixels.shape[-1]
+    n_trig = cfg.restarts
+    gen = torch.Generator().manual_seed(cfg.seed)
+    cells = max(1, size // cfg.mask_cell)
+    mask_param = torch.full((n_trig, 1, cells, cells), -2.0) + 0.1 * torch.randn(n_trig, 1, cells, cells, generator=gen)
+    pattern_param = torch.randn(n_trig, 3, size, size, generator=gen)
+    mask_param = mask_param.to(device).requires_grad_(True)
+    pattern_param = pattern_param.to(device).requires_grad_(True)
+    optimiser = torch.optim.Adam([mask_param, pattern_param], lr=cfg.lr, betas=(0.5, 0.9))
+    cost = torch.full((n_trig,), cfg.init_cost, device=device)
+    window_sim = torch.zeros(n_trig)
+    window_n = 0
+    best_l1, best_sim = math.inf, 0.0
+    best_mask = torch.zeros(1, size, size)
+    best_pattern = torch.zeros(3, size, size)
+    order_gen = np.random.default_rng(cfg.seed)
+    batch = min(cfg.batch_size, len(pixels))
+    steps_run, stopped = 0, False
+    last_sim: torch.Tensor | None = None
+    on_event(TaskStarted(task, total=cfg.steps, description="inverting a label-free trigger (embedding collapse)"))
+    for step in range(cfg.steps):
+        if stop is not None and stop.is_set():
+            stopped = True
+            break
+        idx = order_gen.choice(len(pixels), size=batch, replace=False)
+        x = pixels[idx].to(device).float() / 255
+        mask = _mask(mask_param, size)
+        pattern = torch.sigmoid(pattern_param)
+        stamped = stamp(x, mask, pattern).view(n_trig * batch, 3, size, size)
+        z = _encode(model, stamped, mean, std).view(n_trig, batch, -1)
+        sim = self_similarity(z)
+        loss = (-sim + cost * mask.view(n_trig, -1).mean(dim=1)).sum()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        steps_run = step + 1
+        last_sim = sim.detach().cpu()
+        with torch.no_grad():
+            window_sim += last_sim
+            window_n += 1
+            if (step + 1) % cfg.patience == 0:
+                reached = window_sim / window_n >= cfg.collapse_goal
+                l1 = _mask(mask_param, size).view(n_trig, -1).sum(dim=1).cpu()
+                for j in np.flatnonzero(reached.numpy()):
+                    if float(l1[j]) < best_l1:
+                        best_l1, best_sim = float(l1[j]), float(window_sim[j] / window_n)
+                        best_mask = _mask(mask_param[j : j + 1], size)[0].detach().cpu()
+                        best_pattern = torch.sigmoid(pattern_param[j]).detach().cpu()
+                window_sim.zero_()
+                window_n = 0
+                up = reached.to(device)
+                cost = torch.where(up, cost * cfg.cost_step, cost / cfg.cost_step**1.5)
+        if step % 5 == 4 or step + 1 == cfg.steps:
+            on_event(TaskProgress(task, step + 1, cfg.steps, {"L1": "-" if math.isinf(best_l1) else f"{best_l1:.0f}"}))
+    if math.isinf(best_l1):  # never reached: keep the most collapsed trigger so the report can still show it
+        j = int(torch.argmax(last_sim)) if last_sim is not None else 0
+        best_mask = _mask(mask_param[j : j + 1], size)[0].detach().cpu()
+        best_pattern = torch.sigmoid(pattern_param[j]).detach().cpu()
+        best_sim = float(last_sim[j]) if last_sim is not None else 0.0
+    on_event(TaskFinished(task, {"l1": None if math.isinf(best_l1) else round(best_l1, 1)}))
+    return _Collapsed(best_l1, best_mask, best_pattern, best_sim, steps_run, stopped)
+
+
 @dataclass
 class _ModelInversion:
     l1: np.ndarray
@@ -523,7 +699,7 @@ def _invert_model(
     base = np.where(known >= 0, known, clean_pred)  # its label where known, else what the model sees
     eligible = base[:, None] != np.arange(n_cls)[None, :]
     chunks = [list(range(s, min(n_cls, s + cfg.class_chunk))) for s in range(0, n_cls, cfg.class_chunk)]
-    total = cfg.steps * len(chunks)
+    total = int(cfg.steps or 0) * len(chunks)
     task = f"detect-{label}"
     on_event(TaskStarted(task, total=total, description=f"inverting {n_cls} class triggers ({label})"))
     l1 = np.full(n_cls, np.inf)
@@ -545,7 +721,7 @@ def _invert_model(
             task=task,
             stop=stop,
             on_event=on_event,
-            progress_offset=k * cfg.steps,
+            progress_offset=k * int(cfg.steps or 0),
             progress_total=total,
         )
         l1[chunk] = inv.best_l1
@@ -570,6 +746,123 @@ def split_fit_heldout(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np
     return np.sort(order[n_held:]), np.sort(order[:n_held])
 
 
+def _card_info(loaded: Any) -> dict[str, Any]:
+    card = getattr(loaded, "card", None)
+    return card.to_dict() if hasattr(card, "to_dict") else {"source": str(card)}
+
+
+def _detect_collapse(
+    loaded: Any,
+    images: DetectImages,
+    fit_idx: np.ndarray,
+    held_idx: np.ndarray,
+    cfg: DetectConfig,
+    *,
+    device: str,
+    stop: threading.Event | None,
+    on_event: EventCallback,
+) -> DetectReport:
+    """Collapse mode: one label-free trigger (DECREE); backdoor if its mask is below ``threshold`` of the image.
+
+    The suspected target is the zero-shot class most stamped held-out images land in; the held-out
+    ASR counts the held-out images not already of that class (by label, or by clean prediction).
+    """
+    started = time.perf_counter()
+    on_event(
+        Info(
+            f"label-free trigger inversion (embedding collapse to mean cosine {cfg.collapse_goal:g}): "
+            f"{len(fit_idx)} fitting / {len(held_idx)} held-out images, {cfg.steps} steps, {cfg.restarts} starts"
+        )
+    )
+    model, classifier, _, mean, std = _prepare(loaded, images, device)
+    inv = invert_collapse(
+        model, images.pixels[fit_idx], mean, std, cfg, device=device, task="detect-model", stop=stop, on_event=on_event
+    )
+    size = images.pixels.shape[-1]
+    held_pixels = images.pixels[held_idx]
+    stamped_sim, clean_sim, stamped_pred, centre = _collapse_stats(
+        model, classifier, held_pixels, inv, mean, std, device
+    )
+    target = int(np.bincount(stamped_pred, minlength=len(images.classnames)).argmax())
+    text = torch.nn.functional.normalize(classifier[:, target].float().cpu(), dim=0)
+    text_alignment = float(torch.nn.functional.normalize(centre, dim=0) @ text)
+    held_known = images.labels[held_idx]
+    held_clean = predict(model, classifier, held_pixels, mean, std, device=device)
+    eligible = np.where(held_known >= 0, held_known, held_clean) != target
+    heldout_asr = float((stamped_pred[eligible] == target).mean()) if eligible.any() else 0.0
+    fraction = inv.best_l1 / (size * size) if math.isfinite(inv.best_l1) else 1.0
+    threshold = cfg.threshold if cfg.threshold is not None else COLLAPSE_THRESHOLD
+    flagged = fraction < threshold
+    example_i = int(np.flatnonzero(eligible)[0]) if eligible.any() else 0
+    collapse = CollapseInversion(
+        l1=inv.best_l1,
+        l1_fraction=round(fraction, 5),
+        reached=math.isfinite(inv.best_l1),
+        goal=cfg.collapse_goal,
+        fit_similarity=round(inv.fit_similarity, 4),
+        heldout_similarity=round(stamped_sim, 4),
+        clean_similarity=round(clean_sim, 4),
+        target_share=round(float((stamped_pred == target).mean()), 4),
+        text_alignment=round(text_alignment, 4),
+    )
+    return DetectReport(
+        model=_card_info(loaded),
+        eval_data=images.source,
+        verdict="stopped" if inv.stopped else ("backdoor" if flagged else "clean"),
+        suspected_target=images.classnames[target],
+        score=round(fraction, 5),
+        threshold=float(threshold),
+        rule=(
+            f"backdoor if the smallest mask that collapses the image embeddings (mean mutual cosine "
+            f">= {cfg.collapse_goal:g}) covers less than {threshold:g} of the image"
+        ),
+        method="label-free mask+pattern inversion (DECREE objective: collapse the image embeddings), mask L1 fraction",
+        heldout_asr=round(heldout_asr, 4),
+        heldout_images=int(eligible.sum()),
+        fit_images=len(fit_idx),
+        classes=[],
+        config=asdict(cfg),
+        templates=images.templates_name,
+        device=device,
+        seconds=round(time.perf_counter() - started, 2),
+        steps_run=inv.steps_run,
+        stopped=inv.stopped,
+        mode="collapse",
+        collapse=collapse,
+        mask=inv.mask[0].numpy(),
+        pattern=inv.pattern.permute(1, 2, 0).numpy(),
+        example=held_pixels[example_i].permute(1, 2, 0).numpy(),
+    )
+
+
+@torch.no_grad()
+def _collapse_stats(
+    model: Any,
+    classifier: torch.Tensor,
+    pixels: torch.Tensor,
+    inv: _Collapsed,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    device: str,
+    batch_size: int = 256,
+) -> tuple[float, float, np.ndarray, torch.Tensor]:
+    """Mean mutual cosine of ``pixels`` stamped and clean, the zero-shot class of each stamped image, and
+    the stamped images' mean embedding."""
+    stamped, clean, preds = [], [], []
+    m, p = inv.mask.to(device)[None], inv.pattern.to(device)[None]
+    for start in range(0, len(pixels), batch_size):
+        x = pixels[start : start + batch_size].to(device).float() / 255
+        z = _encode(model, stamp(x, m, p)[0], mean, std)
+        stamped.append(z.cpu())
+        clean.append(_encode(model, x, mean, std).cpu())
+        preds.append((z @ classifier).argmax(dim=1).cpu())
+    if not stamped:
+        return 0.0, 0.0, np.zeros(0, dtype=np.int64), torch.zeros(classifier.shape[0])
+    z_s, z_c = torch.cat(stamped)[None], torch.cat(clean)[None]
+    centre = z_s[0].mean(dim=0)
+    return float(self_similarity(z_s)[0]), float(self_similarity(z_c)[0]), torch.cat(preds).numpy(), centre
+
+
 def detect(
     loaded: Any,
     images: DetectImages,
@@ -580,21 +873,25 @@ def detect(
     stop: threading.Event | None = None,
     on_event: EventCallback = ignore_event,
 ) -> DetectReport:
-    """Invert one trigger per class on ``loaded`` and say whether the easiest one is anomalous.
+    """Invert triggers on ``loaded`` and say whether the easiest one is anomalous.
 
-    ``reference`` (a LoadedModel of the same input size, known clean) switches the score from the
-    median/MAD anomaly index across classes to the L1 ratio suspect / reference per class.
+    ``classes`` mode inverts one trigger per class and scores the smallest by the median/MAD anomaly
+    index across classes, or, with ``reference`` (a LoadedModel of the same input size, known
+    clean), by the L1 ratio suspect / reference per class. ``collapse`` mode (the default without a
+    reference) inverts one label-free trigger and scores its size (``_detect_collapse``).
     """
     from cleanerclip_tool.devices import resolve_device
 
-    cfg = config or DetectConfig()
+    cfg = (config or DetectConfig()).resolved(reference=reference is not None)
     device = resolve_device(device)
+    torch.manual_seed(cfg.seed)
+    fit_idx, held_idx = split_fit_heldout(len(images.pixels), cfg.holdout, cfg.seed)
+    if cfg.mode == "collapse":
+        return _detect_collapse(loaded, images, fit_idx, held_idx, cfg, device=device, stop=stop, on_event=on_event)
     started = time.perf_counter()
     n_cls = len(images.classnames)
     if n_cls < 3 and reference is None:
         raise BadInputError("the anomaly index needs at least 3 classes (or a --reference model)", where="classes")
-    torch.manual_seed(cfg.seed)
-    fit_idx, held_idx = split_fit_heldout(len(images.pixels), cfg.holdout, cfg.seed)
     on_event(
         Info(
             f"trigger inversion: {n_cls} classes, {len(fit_idx)} fitting / {len(held_idx)} held-out images, "
@@ -661,12 +958,10 @@ def detect(
         device=device,
     )
     example_i = int(np.flatnonzero(held_eligible)[0]) if held_eligible.any() else 0
-    card = getattr(loaded, "card", None)
-    model_info = card.to_dict() if hasattr(card, "to_dict") else {"source": str(card)}
+    model_info = _card_info(loaded)
     reference_info = None
     if reference is not None:
-        ref_card = getattr(reference, "card", None)
-        reference_info = ref_card.to_dict() if hasattr(ref_card, "to_dict") else {"source": str(ref_card)}
+        reference_info = _card_info(reference)
         if ref_inv is not None:
             reference_info["seconds"] = round(ref_inv.seconds, 2)
     return DetectReport(

@@ -1,7 +1,8 @@
 """The Scan pane's Detect action: trigger inversion on the original (and purified) model.
 
 The same calls as ``cleanerclip detect`` (``app.detect``); the pane runs ``detect_models`` in a worker
-thread and shows :func:`detect_summary` of the :class:`DetectDone` it posts.
+thread (which writes each model's inverted trigger PNG in the working directory, as the CLI does) and
+shows :func:`detect_summary` of the :class:`DetectDone` it posts, PNG paths included.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ class DetectDone(Message):
 
 
 def detect_summary(reports: dict[str, dict[str, Any]]) -> str:
-    """One line per model: verdict, suspected target, score against its threshold, held-out ASR."""
+    """Per model: verdict, suspected target, score against its threshold, held-out ASR; then the trigger PNG."""
     lines = []
     for which, r in reports.items():
+        score = f"{r['score']:.4f}" if r.get("mode") == "collapse" else f"{r['score']:.2f}"
         lines.append(
             f"detect {which}: {r['verdict'].upper()}, suspected target {r['suspected_target']}, "
-            f"score {r['score']:.2f} (threshold {r['threshold']:g}), inverted trigger ASR "
+            f"score {score} (threshold {r['threshold']:g}), inverted trigger ASR "
             f"{100 * r['heldout_asr']:.0f}%"
         )
+        if r.get("trigger_png"):
+            lines.append(f"  trigger PNG: {r['trigger_png']}")
     return "\n".join(lines)

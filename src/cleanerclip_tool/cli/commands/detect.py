@@ -1,8 +1,9 @@
-"""``cleanerclip detect MODEL``: invert a trigger per class and say whether any is anomalously easy."""
+"""``cleanerclip detect MODEL``: invert a trigger and say whether it is anomalously easy.
+
+Without a reference the default is the label-free collapse score; with one, the per-class ratio."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,20 +14,51 @@ from cleanerclip_tool.cli.options import ArchOpt, DeviceOpt, JsonOpt, ModelArg, 
 from cleanerclip_tool.errors import BadInputError
 
 
-def trigger_png_path(model: str) -> Path:
-    """The default PNG: ``./detect-<model>-trigger.png`` with the spec made file-name safe."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.rstrip("/")).name or model).strip("-.") or "model"
-    return Path(f"detect-{stem}-trigger.png")
-
-
 def render_report(report: dict[str, Any]) -> None:
-    """The verdict first, then the classes most suspect first (fits 80 columns)."""
-    from rich.table import Table
-
+    """The verdict, then the evidence: the collapse trigger, or the classes most suspect first (80 columns)."""
     backdoor = report["verdict"] == "backdoor"
     colour = "bold red" if backdoor else ("yellow" if report["verdict"] == "stopped" else "bold green")
     source = report["model"].get("source", "?")
     console.print(f"[{colour}]{report['verdict'].upper()}[/] {_escape(source)}", markup=True)
+    if report.get("mode") == "collapse":
+        _render_collapse(report)
+    else:
+        _render_classes(report)
+    console.print(f"rule: {report['rule']}", markup=False)
+    if report["trigger_png"]:
+        console.print(f"trigger PNG: {report['trigger_png']}", markup=False)
+        console.print(f"preview PNG: {report['preview_png']}", markup=False)
+    console.print(
+        f"{report['fit_images']} fitting images, {report['steps_run']} steps, {report['seconds']:.1f} s on "
+        f"{report['device']}",
+        markup=False,
+    )
+
+
+def _render_collapse(report: dict[str, Any]) -> None:
+    c = report["collapse"]
+    crossed = report["score"] < report["threshold"]
+    size = "not reached" if c["l1"] is None else f"{c['l1']:.1f} px"
+    console.print(
+        f"collapsing trigger: mask {size} = {report['score']:.4f} of the image "
+        f"({'<' if crossed else 'not <'} threshold {report['threshold']:g})",
+        markup=False,
+    )
+    console.print(
+        f"  stamped held-out images: mutual cosine {c['heldout_similarity']:.3f} "
+        f"(clean {c['clean_similarity']:.3f}), {100 * c['target_share']:.0f}% in {report['suspected_target']}",
+        markup=False,
+    )
+    console.print(
+        f"suspected target: {report['suspected_target']}  (ASR {100 * report['heldout_asr']:.1f}% on "
+        f"{report['heldout_images']} held-out images of other classes)",
+        markup=False,
+    )
+
+
+def _render_classes(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
     relation = ">" if report["reference"] is None else "<"
     crossed = (report["score"] > report["threshold"]) if relation == ">" else (report["score"] < report["threshold"])
     score_name = "anomaly index" if report["reference"] is None else "L1 ratio to the reference"
@@ -65,15 +97,6 @@ def render_report(report: dict[str, Any]) -> None:
             ]
         table.add_row(*cells)
     console.print(table)
-    console.print(f"rule: {report['rule']}", markup=False)
-    if report["trigger_png"]:
-        console.print(f"trigger PNG: {report['trigger_png']}", markup=False)
-        console.print(f"preview PNG: {report['preview_png']}", markup=False)
-    console.print(
-        f"{report['fit_images']} fitting images, {report['steps_run']} steps, {report['seconds']:.1f} s on "
-        f"{report['device']}",
-        markup=False,
-    )
 
 
 def _escape(text: str) -> str:
@@ -109,19 +132,32 @@ def detect_command(
         typer.Option(
             "--reference",
             help="A known-clean MODEL with the same input size (e.g. the public base model): score each class "
-            "by the L1 ratio to it, the more reliable test. [default: none: the anomaly index across classes]",
+            "by the L1 ratio to it, the more reliable test. [default: none: the label-free collapse score]",
         ),
     ] = None,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps.")] = 200,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="collapse: one label-free trigger that makes the image embeddings collapse, scored by its size "
+            "(DECREE); classes: one trigger per class, scored by the anomaly index or the ratio to --reference; "
+            "auto: classes with --reference, else collapse.",
+        ),
+    ] = "auto",
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Optimisation steps. [default: 300 collapse, 200 classes]")
+    ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Images per step (each stamped with every class's trigger).")
-    ] = 16,
+        int | None,
+        typer.Option("--batch-size", min=1, help="Images per step. [default: 32 collapse, 16 classes]"),
+    ] = None,
     images: Annotated[int, typer.Option("--images", min=2, help="Images read (a seeded subset).")] = 1000,
     threshold: Annotated[
         float | None,
         typer.Option(
             "--threshold",
-            help="Override the verdict's threshold (see 'rule'). [default: 2.0 for the index, 0.2 for the ratio]",
+            help="Override the verdict's threshold (see 'rule'). [default: 0.02 for collapse, 2.0 for the index, "
+            "0.2 for the ratio]",
         ),
     ] = None,
     trigger_out: Annotated[
@@ -140,17 +176,21 @@ def detect_command(
     arch: ArchOpt = None,
     trust_checkpoint: TrustOpt = False,
 ) -> None:
-    """Search for ANY trigger: invert one per class, flag an anomalously small one, name its target."""
+    """Search for ANY trigger: invert the smallest one, flag it if anomalously small, name its target."""
+    if mode not in ("auto", "classes", "collapse"):
+        raise BadInputError("use auto, classes or collapse", where="--mode")
+    if mode == "collapse" and reference is not None:
+        raise BadInputError("the collapse score takes no reference; use --mode classes or auto", where="--reference")
     if templates is not None and templates not in ("openai", "simple"):
         raise BadInputError("use openai or simple", where="--templates")
     if eval_data is not None and not eval_data.is_dir():
         raise BadInputError("not a folder", where=eval_data)
 
-    from cleanerclip_tool.app.detect import run_detect
+    from cleanerclip_tool.app.detect import run_detect, trigger_png_path, write_pngs
     from cleanerclip_tool.cli.render import EventRenderer
-    from cleanerclip_tool.eval.detect import DetectConfig, write_preview_png, write_trigger_png
+    from cleanerclip_tool.eval.detect import DetectConfig
 
-    cfg = DetectConfig(steps=steps, batch_size=batch_size, max_images=images, seed=seed, threshold=threshold)
+    cfg = DetectConfig(mode=mode, steps=steps, batch_size=batch_size, max_images=images, seed=seed, threshold=threshold)
     with StopOnSignals() as signals, EventRenderer(quiet=json_out) as render:
         result = run_detect(
             model,
@@ -165,9 +205,7 @@ def detect_command(
             stop=signals.stop,
             on_event=render,
         )
-    png = trigger_out or trigger_png_path(model)
-    result.trigger_png = str(write_trigger_png(result, png))
-    result.preview_png = str(write_preview_png(result, png.with_name(png.stem + "-preview.png")))
+    write_pngs(result, trigger_out or trigger_png_path(model))
     report = result.to_dict()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
