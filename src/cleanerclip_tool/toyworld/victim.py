@@ -44,7 +44,7 @@ VICTIM_RECIPES: dict[str, dict[str, Any]] = {
     "sig": {"poison_rate": 0.03},
     "wanet": {"poison_rate": 0.1},
     "ssba": {"poison_rate": 0.1},
-    "badclip": {"poison_rate": 0.03},
+    "badclip": {"poison_rate": 0.01},
 }
 
 #: The starting model: the attacker fine-tunes a clean pretrained model.
