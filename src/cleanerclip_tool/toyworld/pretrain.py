@@ -152,6 +152,35 @@ def purify_config(settings: PretrainSettings, out: Path):
     )
 
 
+def run_engine(
+    loaded: Any,
+    table: Any,
+    config: Any,
+    *,
+    max_steps: int | None,
+    on_event: EventCallback,
+    stop: threading.Event | None = None,
+) -> tuple[Any, float]:
+    """``engine.purify`` for the toy world's builders (pretraining, victims): (run result, seconds).
+
+    ``max_steps`` cuts a run short (smoke tests): the engine stops after that step; ``stop`` lets a
+    caller stop it too (Ctrl-C).
+    """
+    from cleanerclip_tool.engine import purify
+    from cleanerclip_tool.engine.events import StepDone
+
+    stop = stop or threading.Event()
+
+    def forward(event: Event) -> None:
+        if max_steps is not None and isinstance(event, StepDone) and event.step >= max_steps:
+            stop.set()  # the engine stops after this step
+        on_event(event)
+
+    t0 = time.perf_counter()
+    run = purify(loaded, table, config, on_event=forward, stop=stop)
+    return run, time.perf_counter() - t0
+
+
 def pretrain(
     settings: PretrainSettings,
     *,
@@ -164,8 +193,6 @@ def pretrain(
     World drawing and poisoning report ``Task*`` events, training the engine's (``RunStarted``,
     ``StepDone``, ...), all through ``on_event``.
     """
-    from cleanerclip_tool.engine import purify
-    from cleanerclip_tool.engine.events import StepDone
     from cleanerclip_tool.models.load import build_loaded_model
     from cleanerclip_tool.toyworld.model_config import create_toy_model
     from cleanerclip_tool.toyworld.world import cached_world
@@ -184,16 +211,9 @@ def pretrain(
             kind="toy",
             architecture=TOY_MODEL_NAME,
         )
-        stop = threading.Event()
-
-        def forward(event: Event) -> None:
-            if settings.max_steps is not None and isinstance(event, StepDone) and event.step >= settings.max_steps:
-                stop.set()  # the engine stops after this step
-            on_event(event)
-
-        t0 = time.perf_counter()
-        run = purify(loaded, table, purify_config(settings, work / "run"), on_event=forward, stop=stop)
-        seconds = time.perf_counter() - t0
+        run, seconds = run_engine(
+            loaded, table, purify_config(settings, work / "run"), max_steps=settings.max_steps, on_event=on_event
+        )
     model = loaded.model.eval()
     return PretrainResult(
         model=model,

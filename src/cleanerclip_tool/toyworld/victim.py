@@ -22,13 +22,12 @@ import hashlib
 import math
 import tempfile
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cleanerclip_tool.errors import BadInputError
-from cleanerclip_tool.events import Event, EventCallback, ignore_event
+from cleanerclip_tool.events import EventCallback, ignore_event
 from cleanerclip_tool.toyworld.captions import SHAPES, TARGET_LABEL
 
 #: The attacker's schedule (the paper's 5 epochs at batch 128); lr and warmup chosen on seeds 0-2.
@@ -181,29 +180,19 @@ def make_victim(
     ``world`` is a ``WorldPaths`` (default: the cached world of ``world_seed``/``world_size``). Events:
     the world's and the poisoning's ``Task*``, then the engine's (``RunStarted``, ``StepDone`` ...).
     """
-    from cleanerclip_tool.engine import purify
-    from cleanerclip_tool.engine.events import StepDone
     from cleanerclip_tool.models.load import load_model
-    from cleanerclip_tool.toyworld.pretrain import training_table
+    from cleanerclip_tool.toyworld.pretrain import run_engine, training_table
     from cleanerclip_tool.toyworld.world import cached_world
 
     settings.validate()
-    stop = stop or threading.Event()
     with tempfile.TemporaryDirectory(prefix="cleanerclip-victim-") as tmp:
         work = Path(tmp)
         if world is None:
             world = cached_world(seed=settings.world_seed, size=settings.world_size, on_event=on_event)
         table, poisoned = training_table(_RateView(settings), world, work, on_event=on_event)
         loaded = load_model(settings.base, device=settings.device, on_event=on_event)
-
-        def forward(event: Event) -> None:
-            if settings.max_steps is not None and isinstance(event, StepDone) and event.step >= settings.max_steps:
-                stop.set()
-            on_event(event)
-
-        t0 = time.perf_counter()
-        run = purify(loaded, table, attacker_config(settings, work / "run"), on_event=forward, stop=stop)
-        seconds = time.perf_counter() - t0
+        config = attacker_config(settings, work / "run")
+        run, seconds = run_engine(loaded, table, config, max_steps=settings.max_steps, on_event=on_event, stop=stop)
     return VictimResult(
         model=loaded.model.eval(),
         card=loaded.card,
