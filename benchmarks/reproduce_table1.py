@@ -531,6 +531,23 @@ def markdown_table(agg: dict[str, Any], attacks: list[str], methods: tuple[str, 
     return "\n".join(lines)
 
 
+def cached_reports(
+    keys: list[tuple[str, int]], out: Path, protocol: str, methods: tuple[str, ...]
+) -> tuple[dict[tuple[str, int], dict[str, Any]], list[tuple[str, int]]]:
+    """The finished cells among ``keys`` (their report.json, nothing trained) and the ones not run."""
+    folder = out / ("runs" if protocol == "scratch" else f"runs-{protocol}")
+    reports, missing = {}, []
+    for attack, seed in keys:
+        done = folder / f"{attack}-seed{seed}" / "report.json"
+        if not done.is_file():
+            missing.append((attack, seed))
+            continue
+        report = json.loads(done.read_text(encoding="utf-8"))
+        report["results"] = [r for r in report["results"] if r["method"] in methods]
+        reports[(attack, seed)] = report
+    return reports, missing
+
+
 def main_table(args: argparse.Namespace) -> dict[str, Any]:
     attacks = ATTACKS if args.attacks == "all" else tuple(a.strip() for a in args.attacks.split(","))
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -549,7 +566,11 @@ def main_table(args: argparse.Namespace) -> dict[str, Any]:
         }
         for a, s in keys
     ]
-    reports = dict(zip(keys, run_cells(jobs, parallel=args.jobs, threads=args.threads), strict=True))
+    not_run: list[tuple[str, int]] = []
+    if args.cached_only:
+        reports, not_run = cached_reports(keys, args.out, args.protocol, methods)
+    else:
+        reports = dict(zip(keys, run_cells(jobs, parallel=args.jobs, threads=args.threads), strict=True))
     agg = aggregate(reports)
     wall = time.perf_counter() - started
     md = "\n".join(
@@ -565,6 +586,11 @@ def main_table(args: argparse.Namespace) -> dict[str, Any]:
             "",
             compute_line(reports, args.out),
             "",
+            *(
+                [f"Not run (no finished cell): {', '.join(f'{a} seed {s}' for a, s in not_run)}.", ""]
+                if not_run
+                else []
+            ),
             f"Command: `python benchmarks/reproduce_table1.py --protocol {args.protocol} --attacks {args.attacks} "
             f"--seeds {args.seeds} --scale {args.scale:g}`",
             "",
@@ -719,6 +745,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="pretraining (and defense) seeds")
     parser.add_argument("--scale", type=float, default=1.0, help="grows the world, fine-tune set and epochs")
     parser.add_argument("--ablation", choices=("epochs", "lambda", "tau", "samples"), default=None)
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="tabulate the finished cells only (train nothing) and name the ones not run",
+    )
     parser.add_argument(
         "--protocol", choices=PROTOCOLS, default="paper", help="how victims are made (see the module docstring)"
     )
