@@ -236,7 +236,7 @@ def test_reference_is_scanned_with_the_same_triggers_and_targets(tmp_path: Path)
     lines = text.stderr.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("attack"))
     assert lines[at - 1].split() == ["ref"] and "ref: toy:clean (BA@1" in text.stderr
-    assert "triggers of badnet: model card (poisoned by toyworld-pretrain, target heart)." in text.stderr
+    assert "triggers of badnet: model card (poisoned by toyworld-victim, target heart)." in text.stderr
     assert "triggers of sig: toy world defaults." in text.stderr
 
     bad = runner.invoke(app, [*args[:-1], "toy:no-such-model", "--device", "cpu"])
