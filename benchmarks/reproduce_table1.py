@@ -325,8 +325,8 @@ def run_cell(
 ) -> dict[str, Any]:
     """Victim (cached) + scan/purify/scan for one attack and seed; the demo report.
 
-    With "clean" among ``methods`` the report gains a row for ``toy:clean`` scanned with the
-    victim's own trigger: the floor no defense can go below.
+    With "clean" among ``methods`` the report keeps the demo's row for ``toy:clean`` scanned with
+    the victim's own trigger: the floor no defense can go below.
     """
     from dataclasses import replace
 
@@ -343,54 +343,20 @@ def run_cell(
         if (
             same_weights(report.get("model"), model)
             and report.get("settings") == json.loads(json.dumps(settings.to_dict()))
-            and set(wanted) <= set(have)
+            and set(methods) - {"none"} <= set(have)
         ):
             log(f"{attack} seed {seed}{tag}: kept {done}")
-            report["results"] = [report["results"][0], *(r for r in report["results"][1:] if r["method"] in wanted)]
-            return with_floor(report, folder, model, attack) if "clean" in methods else report
+            return keep_rows(report, methods)
     t0 = time.perf_counter()
+    # run_demo adds the "clean" row itself (its reference defaults to toy:clean)
     report = run_demo(folder, attack=attack, model=str(model), settings=settings, methods=wanted, chart=False)
     log(f"{attack} seed {seed}{tag}: defenses in {time.perf_counter() - t0:.0f} s")
-    return with_floor(report, folder, model, attack) if "clean" in methods else report
+    return keep_rows(report, methods)
 
 
-def with_floor(report: dict[str, Any], folder: Path, model: Path, attack: str) -> dict[str, Any]:
-    """The report plus a "clean" row: ``toy:clean`` scanned with the trigger the demo scanned the
-    victim with (built from the victim's card the same way), cached in ``folder/clean.json``. The
-    demo writes that row itself (``run_demo(reference=...)``); this fills it in for reports made
-    before it did."""
-    if any(r["method"] == "clean" for r in report["results"]):
-        return report
-    cache = folder / "clean.json"
-    if cache.is_file():
-        row = json.loads(cache.read_text(encoding="utf-8"))
-    else:
-        from cleanerclip_tool.app.triggers import build_triggers
-        from cleanerclip_tool.eval.evalset import load_eval_set
-        from cleanerclip_tool.eval.scan import scan
-        from cleanerclip_tool.models.load import load_model
-        from cleanerclip_tool.toyworld.demo import EVAL_TRIGGER_SEED, TOPK
-
-        (trigger,) = build_triggers(load_model(str(model)).card, [attack], seed=EVAL_TRIGGER_SEED, toy=True)
-        result = scan(
-            load_model("toy:clean"),
-            load_eval_set(report["eval_data"]),
-            [trigger],
-            target=report["target"],
-            topk=TOPK,
-            workers=0,
-            seed=report["settings"]["seed"],
-        ).results[0]
-        row = {
-            "method": "clean",
-            "model": "toy:clean",
-            "ba": {k: round(100 * v, 2) for k, v in result.ba.items()},
-            "asr": {k: None if v is None else round(100 * v, 2) for k, v in result.asr.items()},
-            "trigger": trigger.describe(),
-        }
-        cache.write_text(json.dumps(row, indent=2, default=str) + "\n", encoding="utf-8")
-    rows = [r for r in report["results"] if r["method"] != "clean"]
-    return {**report, "results": [*rows, row]}
+def keep_rows(report: dict[str, Any], methods: tuple[str, ...]) -> dict[str, Any]:
+    """The report with the NoDefense row and the rows of ``methods`` only (a cached cell may hold more)."""
+    return {**report, "results": [r for r in report["results"] if r["method"] == "none" or r["method"] in methods]}
 
 
 def log_line(line: str) -> None:
@@ -542,9 +508,7 @@ def cached_reports(
         if not done.is_file():
             missing.append((attack, seed))
             continue
-        report = json.loads(done.read_text(encoding="utf-8"))
-        report["results"] = [r for r in report["results"] if r["method"] in methods]
-        reports[(attack, seed)] = report
+        reports[(attack, seed)] = keep_rows(json.loads(done.read_text(encoding="utf-8")), methods)
     return reports, missing
 
 

@@ -98,3 +98,11 @@ def test_victim_build_time_is_the_newest_builder_entry(repro, tmp_path: Path) ->
         encoding="utf-8",
     )
     assert repro.pretrain_seconds(tmp_path) == 200.0
+
+
+def test_keep_rows_leaves_the_demos_clean_row_out_unless_asked(repro) -> None:
+    """The demo always appends a "clean" row; an ablation reads its last row as CleanerCLIP's."""
+    report = {"results": [{"method": m} for m in ("none", "ft", "cleanerclip", "clean")]}
+    assert [r["method"] for r in repro.keep_rows(report, ("cleanerclip",))["results"]] == ["none", "cleanerclip"]
+    kept = repro.keep_rows(report, repro.METHODS)["results"]
+    assert [r["method"] for r in kept] == ["none", "ft", "cleanerclip", "clean"]
