@@ -58,7 +58,6 @@ def scan_rates(model: str, attack: str) -> dict[str, Any]:
     return {
         "ba": {k: round(100 * v, 2) for k, v in result.ba.items()},
         "asr": {k: None if v is None else round(100 * v, 2) for k, v in result.asr.items()},
-        "trigger": result.trigger if hasattr(result, "trigger") else None,
     }
 
 
@@ -89,7 +88,7 @@ def build_cell(attack: str, rate: float, seed: int, root: str) -> dict[str, Any]
         "steps": result.steps,
         "train_seconds": round(result.seconds, 1),
         "seconds": round(time.perf_counter() - t0, 1),
-        **{k: v for k, v in rates.items() if k != "trigger"},
+        **rates,
         "model": str(folder),
     }
     record_path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")

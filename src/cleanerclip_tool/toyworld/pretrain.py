@@ -68,6 +68,11 @@ class PretrainSettings:
             raise BadInputError(f"lr must be > 0 (got {self.lr})", where="--lr")
         return self
 
+    @property
+    def rate(self) -> float:
+        """The poisoning rate (``training_table`` reads ``rate``: victims derive theirs from a recipe)."""
+        return self.poison_rate
+
     def resolved_trigger_params(self, *, artefacts: bool = False) -> dict[str, Any]:
         """The trigger's parameters: the toy defaults overridden by ``trigger_params``.
 
@@ -98,8 +103,11 @@ class PretrainResult:
     history: list[dict[str, Any]]
 
 
-def training_table(settings: PretrainSettings, world: Any, work_dir: Path, *, on_event: EventCallback = ignore_event):
-    """The caption table pretraining reads: the world's train split, plus the poisoned copies.
+def training_table(settings: Any, world: Any, work_dir: Path, *, on_event: EventCallback = ignore_event):
+    """The caption table a toy builder trains on: the world's train split, plus the poisoned copies.
+
+    ``settings`` is a ``PretrainSettings`` or a ``toyworld.victim.VictimSettings``: it reads their
+    ``attack``, ``rate``, ``seed``, ``target`` and ``resolved_trigger_params``.
 
     Returns ``(table, poisoned_count)``. A poisoned set is written by ``build_poisoned_set`` into
     ``work_dir`` (clean rows linked or copied, never modified).
@@ -115,7 +123,7 @@ def training_table(settings: PretrainSettings, world: Any, work_dir: Path, *, on
     from cleanerclip_tool.attacks.poison import build_poisoned_set
 
     trigger = get_trigger(settings.attack, seed=settings.seed, **settings.resolved_trigger_params(artefacts=True))
-    count = max(1, round(settings.poison_rate * len(table.rows)))
+    count = max(1, round(settings.rate * len(table.rows)))
     folder = build_poisoned_set(
         table,
         trigger,

@@ -134,20 +134,6 @@ class VictimResult:
     final_loss: float
 
 
-class _RateView:
-    """``VictimSettings`` as ``pretrain.training_table`` reads a poisoning request."""
-
-    def __init__(self, settings: VictimSettings) -> None:
-        self.attack = settings.attack
-        self.poison_rate = settings.rate
-        self.seed = settings.seed
-        self.target = settings.target
-        self._settings = settings
-
-    def resolved_trigger_params(self, *, artefacts: bool = False) -> dict[str, Any]:
-        return self._settings.resolved_trigger_params(artefacts=artefacts)
-
-
 def attacker_config(settings: VictimSettings, out: Path):
     """The engine configuration of the attacker's fine-tune: plain CLIP loss (``ft``) in fp32 on the CPU."""
     from cleanerclip_tool.config import PurifyConfig
@@ -189,7 +175,7 @@ def make_victim(
         work = Path(tmp)
         if world is None:
             world = cached_world(seed=settings.world_seed, size=settings.world_size, on_event=on_event)
-        table, poisoned = training_table(_RateView(settings), world, work, on_event=on_event)
+        table, poisoned = training_table(settings, world, work, on_event=on_event)
         loaded = load_model(settings.base, device=settings.device, on_event=on_event)
         config = attacker_config(settings, work / "run")
         run, seconds = run_engine(loaded, table, config, max_steps=settings.max_steps, on_event=on_event, stop=stop)
