@@ -38,6 +38,17 @@ TOKENIZER_FILES: frozenset[str] = frozenset(
 )
 
 
+def check_output_folder(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """The folder a model will be saved in, refused when it is a file or holds files (unless
+    ``overwrite``). ``save_model`` checks it; a command that trains first checks it before training."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BadInputError("output exists and is not a folder", where=out)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise BadInputError("output folder is not empty", where=out, hint="pass --overwrite or choose another folder")
+    return out
+
+
 def save_model(
     model: Any,
     out_dir: str | Path,
@@ -50,11 +61,7 @@ def save_model(
     import open_clip
     from safetensors.torch import save_file
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BadInputError("output exists and is not a folder", where=out)
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise BadInputError("output folder is not empty", where=out, hint="pass --overwrite or choose another folder")
+    out = check_output_folder(out_dir, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
 
     history = list(card.history)

@@ -217,10 +217,9 @@ def victim_command(
         world_size=world_size,
         device=device,
     ).validate()
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        from cleanerclip_tool.errors import BadInputError
+    from cleanerclip_tool.models.save import check_output_folder
 
-        raise BadInputError("output folder is not empty (pass --overwrite to replace it)", where=out)
+    check_output_folder(out, overwrite=overwrite)  # before minutes of training, not after
     with RunRenderer(transient=False) as render:
         result = make_victim(settings, on_event=render)
     path = save_victim(result, out, overwrite=overwrite)
