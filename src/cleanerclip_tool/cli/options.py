@@ -42,6 +42,14 @@ TrustOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+CaptionStyleOpt = Annotated[
+    str,
+    typer.Option(
+        "--caption-style",
+        help="Toy captions: plain (the scene's words) or cluttered (inside framing, background and look "
+        "phrases, as alt-text has them, so a positive sub-caption simplifies the caption).",
+    ),
+]
 # augment's --json streams one record per caption: JSON lines, not one document.
 JsonLinesOpt = Annotated[bool, typer.Option("--json", help="JSON lines on stdout, one record per caption.")]
 CsvSeparatorOpt = Annotated[

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from cleanerclip_tool.augment.grammar import article_for
 
 SHAPES: tuple[str, ...] = (
@@ -88,6 +90,55 @@ def caption_for(scene: Scene) -> str:
     if scene.object is None or scene.relation is None:
         return scene.subject.phrase()
     return f"{scene.subject.phrase()} {scene.relation} {scene.object.phrase()}"
+
+
+# Caption styles. "plain": the scene's words alone, so a positive sub-caption (paper §3.2) is the
+# caption itself and CFA's positive has nothing to simplify. "cluttered": the same words inside the
+# framing, background and look phrases real alt-text carries ("a photo of …, on a striped grey
+# background, seen from above"), none of which the picture shows: the sub-captioner drops them, so
+# the positive is a true simplification. No phrase uses a toy word (colour, size, shape, relation),
+# and each was checked to parse away (``tests/test_toyworld.py`` re-checks sampled captions). The toy
+# text encoder reads 16 tokens and the longest plain caption takes 12: a frame is at most 3 tokens, so
+# the frame and the scene always fit; trailing phrases past the 16th token are cut, as open_clip cuts
+# a real caption past its 77th.
+CAPTION_STYLES: tuple[str, ...] = ("plain", "cluttered")
+FRAMES: tuple[str, ...] = (
+    "a photo of",
+    "a drawing of",
+    "an illustration of",
+    "a sketch of",
+    "a snapshot of",
+    "clipart of",
+    "a picture of",
+)
+BACKGROUNDS: tuple[str, ...] = (
+    "on a striped grey background",
+    "against a dotted beige background",
+    "on a plain grey background",
+    "on a checkered background",
+    "against a pale background",
+)
+LOOKS: tuple[str, ...] = (
+    "seen from above",
+    "in a flat cartoon style",
+    "in low resolution",
+    "with a soft shadow",
+)
+SAY_BACKGROUND_PROBABILITY = 0.7
+SAY_LOOK_PROBABILITY = 0.5
+
+
+def clutter(caption: str, rng: np.random.Generator) -> str:
+    """``caption`` inside a frame, maybe a background and a look: "a photo of a heart, seen from above".
+
+    The frame is always there, so every cluttered caption differs from its positive sub-caption.
+    """
+    parts = [f"{FRAMES[rng.integers(len(FRAMES))]} {caption}"]
+    if rng.random() < SAY_BACKGROUND_PROBABILITY:
+        parts.append(BACKGROUNDS[rng.integers(len(BACKGROUNDS))])
+    if rng.random() < SAY_LOOK_PROBABILITY:
+        parts.append(LOOKS[rng.integers(len(LOOKS))])
+    return ", ".join(parts)
 
 
 def zero_shot_templates() -> list[str]:

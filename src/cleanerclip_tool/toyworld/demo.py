@@ -77,6 +77,9 @@ class DemoSettings:
     eval_limit: int | None = None  # test images for the before/after scans (None: the whole split)
     epoch_eval_limit: int = 200  # test images for the per-epoch chart
     seed: int = 0
+    # The fine-tune captions' style (``toyworld.captions.CAPTION_STYLES``): "cluttered" wraps each
+    # caption in framing, background and look phrases, so CFA's positive sub-caption simplifies it.
+    caption_style: str = "plain"
     # Any other PurifyConfig fields (lambda1, lambda2, tau_pos, tau_neg, ...): the ablations vary these.
     purify_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -85,7 +88,12 @@ class DemoSettings:
         return cls(rows=1000, epochs=3, lr=2e-4, samples=256, eval_limit=300, epoch_eval_limit=100)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as a report records them. A plain caption style is left out, so reports
+        written before styles existed still match their settings (the benchmarks' caches compare them)."""
+        doc = dataclasses.asdict(self)
+        if doc["caption_style"] == "plain":
+            del doc["caption_style"]
+        return doc
 
 
 def _rates(result: Any) -> dict[str, dict[str, float]]:
@@ -123,7 +131,7 @@ def run_demo(
     from cleanerclip_tool.eval.evalset import load_eval_set
     from cleanerclip_tool.eval.scan import scan
     from cleanerclip_tool.models.load import load_model
-    from cleanerclip_tool.toyworld.world import default_world
+    from cleanerclip_tool.toyworld.world import default_world, styled_captions
 
     settings = settings or DemoSettings()
     spec = model or f"toy:{attack}"
@@ -141,7 +149,8 @@ def run_demo(
     # pattern, WaNet's warp field and SSBA's code are fixed per attack seed), else the toy defaults.
     # Built as ``cleanerclip scan`` builds it, with the toy settings even for a test's stand-in model.
     (trigger,) = build_triggers(loaded.card, [attack], seed=EVAL_TRIGGER_SEED, toy=True)
-    table = load_caption_table(world.finetune)
+    finetune = styled_captions(world, settings.caption_style)
+    table = load_caption_table(finetune)
     rows = table.rows[: settings.rows]
     table = dataclasses.replace(table, rows=rows)
 
@@ -240,7 +249,7 @@ def run_demo(
         "trigger": trigger.describe(),
         "topk": list(TOPK),
         "eval_data": str(world.test),
-        "finetune_data": str(world.finetune),
+        "finetune_data": str(finetune),
         "finetune_rows": len(rows),
         "settings": settings.to_dict(),
         "device": device,

@@ -32,6 +32,7 @@ from PIL import Image
 from cleanerclip_tool.errors import BadInputError
 from cleanerclip_tool.events import EventCallback, TaskFinished, TaskProgress, TaskStarted, ignore_event
 from cleanerclip_tool.toyworld.captions import (
+    CAPTION_STYLES,
     COLOUR_WORDS,
     CONTAINERS,
     RELATIONS,
@@ -43,6 +44,7 @@ from cleanerclip_tool.toyworld.captions import (
     Scene,
     ShapeSpec,
     caption_for,
+    clutter,
     zero_shot_templates,
 )
 from cleanerclip_tool.toyworld.draw import IMAGE_SIZE, INNER_DIAMETER, SIZES, Placement, render
@@ -53,6 +55,7 @@ DEFAULT_SEED = 0
 DEFAULT_SIZE = 10_000  # training pairs: pretraining 10 epochs on them takes minutes on 1-2 shared CPU cores
 SINGLE_SHAPE_FRACTION = 0.4
 SPLIT_STREAMS = {"train": 0, "finetune": 1, "test": 2}
+CLUTTER_STREAM = 7  # the caption style's own random stream: a style never changes an image
 PROGRESS_EVERY = 500
 
 
@@ -140,11 +143,28 @@ def layout(scene: Scene, rng: np.random.Generator) -> list[Placement]:
     raise ValueError(f"unknown relation {scene.relation!r}")
 
 
-def draw_pair(seed: int, split: str, index: int) -> tuple[Image.Image, str, Scene]:
-    """Image ``index`` of ``split`` for ``seed``: (RGB image, caption, scene). Pure function of its arguments."""
+def check_caption_style(style: str, where: str = "--caption-style") -> str:
+    if style not in CAPTION_STYLES:
+        raise BadInputError(f"unknown caption style {style!r}", where=where, hint=f"one of {', '.join(CAPTION_STYLES)}")
+    return style
+
+
+def styled_caption(caption: str, *, seed: int, split: str, index: int, style: str = "plain") -> str:
+    """Pair ``index``'s caption in ``style`` ("plain": as it is), from the style's own random stream."""
+    if check_caption_style(style, where="caption_style") == "plain":
+        return caption
+    return clutter(caption, np.random.default_rng([seed, CLUTTER_STREAM, SPLIT_STREAMS[split], index]))
+
+
+def draw_pair(seed: int, split: str, index: int, style: str = "plain") -> tuple[Image.Image, str, Scene]:
+    """Image ``index`` of ``split`` for ``seed``: (RGB image, caption, scene). Pure function of its arguments.
+
+    ``style`` changes the caption's words only, never the image or the scene.
+    """
     rng = np.random.default_rng([seed, SPLIT_STREAMS[split], index])
     scene = sample_scene(rng)
-    return render(layout(scene, rng), rng), caption_for(scene), scene
+    caption = styled_caption(caption_for(scene), seed=seed, split=split, index=index, style=style)
+    return render(layout(scene, rng), rng), caption, scene
 
 
 def draw_test_image(seed: int, index: int) -> tuple[Image.Image, str, Scene]:
@@ -154,7 +174,7 @@ def draw_test_image(seed: int, index: int) -> tuple[Image.Image, str, Scene]:
     return render(layout(scene, rng), rng), caption_for(scene), scene
 
 
-def _write_pairs(folder: Path, seed: int, split: str, count: int, on_event: EventCallback) -> None:
+def _write_pairs(folder: Path, seed: int, split: str, count: int, on_event: EventCallback, style: str) -> None:
     (folder / "images").mkdir(parents=True)
     task = f"toyworld {split}"
     on_event(TaskStarted(task, total=count, description=f"drawing {count} {split} pairs"))
@@ -162,7 +182,7 @@ def _write_pairs(folder: Path, seed: int, split: str, count: int, on_event: Even
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["filepath", "title"])
         for i in range(count):
-            image, caption, _ = draw_pair(seed, split, i)
+            image, caption, _ = draw_pair(seed, split, i, style)
             rel = f"images/{i:06d}.png"
             image.save(folder / rel, format="PNG")
             writer.writerow([rel, caption])
@@ -185,8 +205,9 @@ def _write_test(folder: Path, seed: int, count: int, on_event: EventCallback) ->
     on_event(TaskFinished(task, metrics={"images": count}))
 
 
-def _manifest(seed: int, size: int) -> dict:
+def _manifest(seed: int, size: int, style: str) -> dict:
     return {
+        "caption_style": style,
         "world_version": WORLD_VERSION,
         "seed": seed,
         "size": size,
@@ -202,13 +223,13 @@ def _manifest(seed: int, size: int) -> dict:
     }
 
 
-def _build_into(tmp: Path, seed: int, size: int, on_event: EventCallback) -> None:
+def _build_into(tmp: Path, seed: int, size: int, on_event: EventCallback, style: str = "plain") -> None:
     sizes = split_sizes(size)
-    _write_pairs(tmp / "train", seed, "train", sizes["train"], on_event)
-    _write_pairs(tmp / "finetune", seed, "finetune", sizes["finetune"], on_event)
+    _write_pairs(tmp / "train", seed, "train", sizes["train"], on_event, style)
+    _write_pairs(tmp / "finetune", seed, "finetune", sizes["finetune"], on_event, style)
     _write_test(tmp / "test", seed, sizes["test"], on_event)
     # Written last: its presence marks a complete world.
-    (tmp / "world.json").write_text(json.dumps(_manifest(seed, size), indent=2) + "\n", encoding="utf-8")
+    (tmp / "world.json").write_text(json.dumps(_manifest(seed, size, style), indent=2) + "\n", encoding="utf-8")
 
 
 def generate_world(
@@ -217,9 +238,10 @@ def generate_world(
     seed: int = DEFAULT_SEED,
     size: int | None = None,
     overwrite: bool = False,
+    caption_style: str = "plain",
     on_event: EventCallback = ignore_event,
 ) -> WorldPaths:
-    """Draw the world for ``seed`` with ``size`` training pairs into ``out``.
+    """Draw the world for ``seed`` with ``size`` training pairs into ``out``, captions in ``caption_style``.
 
     The world is built in a temporary sibling folder and renamed into place, so a reader (or a
     concurrent test generating the same cached world) never sees half a world.
@@ -227,13 +249,14 @@ def generate_world(
     size = DEFAULT_SIZE if size is None else int(size)
     if size < 1:
         raise BadInputError(f"size must be >= 1 (got {size})", where="toyworld")
+    check_caption_style(caption_style)
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise BadInputError("output exists and is not empty", where=out, hint="use --overwrite or another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        _build_into(tmp, seed, size, on_event)
+        _build_into(tmp, seed, size, on_event, caption_style)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -299,6 +322,52 @@ def world_of(data: str | Path) -> Path | None:
     return None
 
 
-def sample_pairs(count: int, *, seed: int = DEFAULT_SEED, split: str = "train") -> list[tuple[Image.Image, str]]:
+def sample_pairs(
+    count: int, *, seed: int = DEFAULT_SEED, split: str = "train", style: str = "plain"
+) -> list[tuple[Image.Image, str]]:
     """``count`` (image, caption) pairs drawn in memory, for previews; same as the files ``generate`` writes."""
-    return [draw_pair(seed, split, i)[:2] for i in range(count)]
+    return [draw_pair(seed, split, i, style)[:2] for i in range(count)]
+
+
+def styled_captions(world: WorldPaths, style: str = "plain", split: str = "finetune") -> Path:
+    """The caption CSV of a world's ``train`` or ``finetune`` split with its captions in ``style``.
+
+    A style the world was generated with is its own ``captions.csv``. Otherwise (a plain world, the
+    cached default one included) the restyled captions go to ``captions-<style>.csv`` beside it, once:
+    the same rows and image paths, each caption the very one ``generate --caption-style`` would write
+    for that pair (its index is the image's file name). Written to a temporary file and renamed, so
+    parallel runs that want the same file never read half of it.
+    """
+    source = {"train": world.train, "finetune": world.finetune}[split]
+    manifest = json.loads((world.root / "world.json").read_text(encoding="utf-8"))
+    have = manifest.get("caption_style", "plain")
+    if check_caption_style(style) == have:
+        return source
+    if have != "plain":
+        raise BadInputError(
+            f"this world's captions are {have}; only a plain world's captions can be restyled",
+            where=world.root,
+            hint=f"generate the world with --caption-style {style}",
+        )
+    out = source.with_name(f"captions-{style}.csv")
+    if out.is_file():
+        return out
+    with source.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    seed = int(manifest["seed"])
+    styled = [rows[0]]
+    for line, (rel, caption) in enumerate(rows[1:], start=2):
+        try:
+            index = int(Path(rel).stem)
+        except ValueError:
+            where = f"{source}, row {line}, column 1"
+            raise BadInputError(f"not a toy-world image name: {rel!r}", where=where) from None
+        styled.append([rel, styled_caption(caption, seed=seed, split=split, index=index, style=style)])
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh, lineterminator="\n").writerows(styled)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
-from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt
+from cleanerclip_tool.cli.options import CaptionStyleOpt, DeviceOpt, JsonOpt
 from cleanerclip_tool.cli.render import RunRenderer
 
 
@@ -67,16 +68,19 @@ def demo_command(
     ] = None,
     device: DeviceOpt = "auto",
     wide: Annotated[bool, typer.Option("--wide", help="Show every Top-k in the table.")] = False,
+    caption_style: CaptionStyleOpt = "plain",
     json_out: JsonOpt = False,
 ) -> None:
     """Scan a backdoored toy model, purify it with FT, CleanCLIP, CleanerCLIP and PAR, compare (Table 1)."""
     from cleanerclip_tool.devices import resolve_device
     from cleanerclip_tool.toyworld.demo import DemoSettings, run_demo
     from cleanerclip_tool.toyworld.registry import resolve_toy_model
+    from cleanerclip_tool.toyworld.world import check_caption_style
 
     resolve_toy_model(attack)  # unknown name -> exit 2 listing the shipped toy models
+    check_caption_style(caption_style)
     folder = out or Path(f"cleanerclip-demo-{attack}")
-    settings = DemoSettings.quick() if quick else DemoSettings()
+    settings = dataclasses.replace(DemoSettings.quick() if quick else DemoSettings(), caption_style=caption_style)
     with DemoDisplay(quiet=json_out) as display:
         report = run_demo(folder, attack=attack, settings=settings, device=resolve_device(device), on_event=display)
     if json_out:

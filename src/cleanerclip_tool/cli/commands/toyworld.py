@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cleanerclip_tool.cli.common import console, handle_errors, print_json
-from cleanerclip_tool.cli.options import DeviceOpt, JsonOpt, ThreadsOpt
+from cleanerclip_tool.cli.options import CaptionStyleOpt, DeviceOpt, JsonOpt, ThreadsOpt
 from cleanerclip_tool.cli.render import EventRenderer, RunRenderer
 from cleanerclip_tool.toyworld.victim import VICTIM_BASE, VICTIM_SCHEDULE
 
@@ -28,19 +28,23 @@ def generate(
         int, typer.Option("--size", min=1, help="Training pairs (finetune: a fifth; test: 4-100 per class).")
     ] = 10_000,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
+    caption_style: CaptionStyleOpt = "plain",
     json_out: JsonOpt = False,
 ) -> None:
     """Draw the toy world's train / finetune / test splits as ordinary data folders."""
     from cleanerclip_tool.toyworld.world import generate_world, split_sizes
 
     with EventRenderer(transient=False) as render:
-        paths = generate_world(out, seed=seed, size=size, overwrite=overwrite, on_event=render)
+        paths = generate_world(
+            out, seed=seed, size=size, overwrite=overwrite, caption_style=caption_style, on_event=render
+        )
     doc = {
         "root": str(paths.root),
         "train": str(paths.train),
         "finetune": str(paths.finetune),
         "test": str(paths.test),
         "seed": seed,
+        "caption_style": caption_style,
         "splits": split_sizes(size),
     }
     if json_out:
@@ -61,15 +65,17 @@ def show(
     seed: Annotated[int, typer.Option("--seed", help="World seed.")] = 0,
     split: Annotated[str, typer.Option("--split", help="train or finetune.")] = "train",
     columns: Annotated[int, typer.Option("--columns", min=1, max=20)] = 6,
+    caption_style: CaptionStyleOpt = "plain",
 ) -> None:
     """Write a PNG grid of sample images with their captions."""
     from cleanerclip_tool.errors import BadInputError
     from cleanerclip_tool.toyworld.preview import save_preview
-    from cleanerclip_tool.toyworld.world import sample_pairs
+    from cleanerclip_tool.toyworld.world import check_caption_style, sample_pairs
 
+    check_caption_style(caption_style)
     if split not in ("train", "finetune"):
         raise BadInputError(f"split must be train or finetune (got {split!r})", where="--split")
-    path = save_preview(sample_pairs(count, seed=seed, split=split), out, columns=columns)
+    path = save_preview(sample_pairs(count, seed=seed, split=split, style=caption_style), out, columns=columns)
     console.print(f"wrote {path}", markup=False)
 
 
