@@ -36,6 +36,20 @@ def test_show_writes_a_png(tmp_path: Path) -> None:
         assert im.format == "PNG" and im.width > 200 and im.height > 200
 
 
+def test_generate_cluttered_captions_and_a_bad_style(tmp_path: Path) -> None:
+    out = tmp_path / "world"
+    args = ["generate", "--out", str(out), "--size", "20", "--caption-style", "cluttered", "--json"]
+    result = runner.invoke(toyworld_app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["caption_style"] == "cluttered"
+    with (out / "finetune" / "captions.csv").open(newline="") as fh:
+        titles = [row["title"] for row in csv.DictReader(fh)]
+    assert all(" of a" in t or " of an" in t for t in titles), titles  # every caption has its frame
+    bad = runner.invoke(toyworld_app, ["show", "--out", str(tmp_path / "x.png"), "--caption-style", "fancy"])
+    assert bad.exit_code == 2 and "--caption-style" in bad.output and "cluttered" in bad.output
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_show_rejects_unknown_split(tmp_path: Path) -> None:
     result = runner.invoke(toyworld_app, ["show", "--out", str(tmp_path / "x.png"), "--split", "test"])
     assert result.exit_code == 2 and "split" in result.output
