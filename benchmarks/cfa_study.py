@@ -404,7 +404,7 @@ def charts(study: Study, result: dict[str, Any], out: Path, stem: str = "cfa-stu
     ax.axvline(statistics.mean(cc[a][0] for a in ATTACKS), color="black", linestyle="--", label="CleanCLIP")
     ax.set_yticks(y, [c.label for c in configs], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("mean ASR@1 over BadNet and BadCLIP, seed 0 (%) — red: BA@1 more than 2 points below CleanCLIP")
+    ax.set_xlabel("mean ASR@1 of BadNet and BadCLIP, seed 0 (%)\nred: BA@1 more than 2 points below CleanCLIP's")
     ax.legend(fontsize=7)
     fig.tight_layout()
     stages_png = out / f"{stem}-stages.png"
