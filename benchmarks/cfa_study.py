@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import machine_lines  # noqa: E402
-from reproduce_table1 import keep_rows, log_line, run_cells  # noqa: E402
+from reproduce_table1 import cell_folder, keep_rows, log_line, run_cells  # noqa: E402
 
 ATTACKS = ("badnet", "badclip")
 DEV_SEEDS = (0, 1, 2)
@@ -81,6 +81,11 @@ class Config:
             text = Path(str(value)).name if key == "wordbanks" else f"{value:g}" if isinstance(value, float) else value
             parts.append(f"{key}={text}")
         return "-cfa-" + "-".join(parts)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The rows its cells hold: A's are Table 1's cells (every row); the others CleanerCLIP's alone."""
+        return ("clean", "cleanclip", "cleanerclip") if not self.overrides else ("cleanerclip",)
 
     def combined(self, other: Config) -> Config:
         return Config(f"{self.label} + {other.label}", {**self.overrides, **other.overrides})
@@ -211,8 +216,7 @@ class Study:
                 "seed": s,
                 "scale": 1.0,
                 "out": self.out,
-                # A's cells are Table 1's, which hold every row; others hold CleanerCLIP's alone
-                "methods": ("clean", "cleanclip", "cleanerclip") if not c.overrides else ("cleanerclip",),
+                "methods": c.methods,
                 "overrides": c.overrides,
                 "tag": c.tag,
                 "protocol": "paper",
@@ -224,22 +228,18 @@ class Study:
             self.reports[key] = report
 
     def _cached(self, config: Config, attack: str, seed: int) -> dict[str, Any]:
-        style = "" if self.caption_style == "plain" else f"-{self.caption_style}"
-        done = self.out / "runs-paper" / f"{attack}-seed{seed}{config.tag}{style}" / "report.json"
+        done = cell_folder(self.out, "paper", attack, seed, config.tag, self.caption_style) / "report.json"
         if not done.is_file():
             raise Missing(f"{config.label}, {attack} seed {seed}")
-        methods = ("clean", "cleanclip", "cleanerclip") if not config.overrides else ("cleanerclip",)
-        return keep_rows(json.loads(done.read_text(encoding="utf-8")), methods)
+        return keep_rows(json.loads(done.read_text(encoding="utf-8")), config.methods)
 
     def row(self, config: Config, attack: str, seed: int, method: str = "cleanerclip") -> dict[str, Any]:
         report = self.reports[(config, attack, seed)]
         return next(r for r in report["results"] if r["method"] == method)
 
     def score(self, config: Config, seed: int, method: str = "cleanerclip") -> dict[str, tuple[float, float]]:
-        return {
-            a: (self.row(config, a, seed, method)["asr"]["1"], self.row(config, a, seed, method)["ba"]["1"])
-            for a in ATTACKS
-        }
+        rows = {a: self.row(config, a, seed, method) for a in ATTACKS}
+        return {a: (row["asr"]["1"], row["ba"]["1"]) for a, row in rows.items()}
 
 
 class Missing(Exception):
@@ -414,22 +414,22 @@ def charts(study: Study, result: dict[str, Any], out: Path, stem: str = "cfa-stu
     final = result["final"]
     if final is None:
         return [f"![stages]({stages_png.name})", ""]
+    series = [
+        (READING_A, "cleanclip", "CleanCLIP", "-", "#4c72b0"),
+        (final, "cleanerclip", f"CleanerCLIP, {final.label}", "-", "#c44e52"),
+    ]
+    if final != READING_A:  # the shipped reading beside the candidate, unless they are the same cells
+        series.append((READING_A, "cleanerclip", "CleanerCLIP, A", ":", "#999999"))
     fig, axes = plt.subplots(1, len(ATTACKS), figsize=(9, 3.4), sharey=True)
     for ax, attack in zip(axes, ATTACKS, strict=True):
-        for config, method, label, style in (
-            (READING_A, "cleanclip", "CleanCLIP", "-"),
-            (final, "cleanerclip", f"CleanerCLIP, {final.label}", "-"),
-            (READING_A, "cleanerclip", "CleanerCLIP, A", ":"),
-        ):
-            if config is final and method == "cleanerclip" and final == READING_A and style == ":":
-                continue
+        for config, method, label, style, color in series:
             for seed in DEV_SEEDS:
                 history = study.row(config, attack, seed, method)["history"]
                 ax.plot(
                     [h["epoch"] for h in history],
                     [h["asr_top1"] for h in history],
                     linestyle=style,
-                    color={"CleanCLIP": "#4c72b0"}.get(label, "#c44e52" if style == "-" else "#999999"),
+                    color=color,
                     alpha=0.8,
                     label=label if seed == 0 else None,
                 )

@@ -338,8 +338,7 @@ def run_cell(
     settings = replace(
         scaled_settings(scale, seed, protocol), purify_overrides=dict(overrides or {}), caption_style=caption_style
     )
-    style = "" if caption_style == "plain" else f"-{caption_style}"
-    folder = out / ("runs" if protocol == "scratch" else f"runs-{protocol}") / f"{attack}-seed{seed}{tag}{style}"
+    folder = cell_folder(out, protocol, attack, seed, tag, caption_style)
     wanted = tuple(m for m in methods if m not in ("none", "clean"))
     done = folder / "report.json"
     if done.is_file():  # resumable: a finished cell with the same model and schedule covering the methods is kept
@@ -357,6 +356,12 @@ def run_cell(
     report = run_demo(folder, attack=attack, model=str(model), settings=settings, methods=wanted, chart=False)
     log(f"{attack} seed {seed}{tag}: defenses in {time.perf_counter() - t0:.0f} s")
     return keep_rows(report, methods)
+
+
+def cell_folder(out: Path, protocol: str, attack: str, seed: int, tag: str = "", caption_style: str = "plain") -> Path:
+    """Where a cell's report lives: ``out/runs[-<protocol>]/<attack>-seed<s><tag>[-<style>]``."""
+    style = "" if caption_style == "plain" else f"-{caption_style}"
+    return out / ("runs" if protocol == "scratch" else f"runs-{protocol}") / f"{attack}-seed{seed}{tag}{style}"
 
 
 def keep_rows(report: dict[str, Any], methods: tuple[str, ...]) -> dict[str, Any]:
@@ -506,10 +511,9 @@ def cached_reports(
     keys: list[tuple[str, int]], out: Path, protocol: str, methods: tuple[str, ...]
 ) -> tuple[dict[tuple[str, int], dict[str, Any]], list[tuple[str, int]]]:
     """The finished cells among ``keys`` (their report.json, nothing trained) and the ones not run."""
-    folder = out / ("runs" if protocol == "scratch" else f"runs-{protocol}")
     reports, missing = {}, []
     for attack, seed in keys:
-        done = folder / f"{attack}-seed{seed}" / "report.json"
+        done = cell_folder(out, protocol, attack, seed) / "report.json"
         if not done.is_file():
             missing.append((attack, seed))
             continue
